@@ -1,0 +1,70 @@
+//! Typed, transactional tables on [redb] with validated zero-copy reads of
+//! [rkyv] archives: the runtime of the `storage` crate.
+//!
+//! Values are stored as rkyv archives under order-preserving keys. Reads hand
+//! a closure the archived value (`&Archived<V>`) straight from the database
+//! page, validated first, and return what the closure returns; nothing is
+//! deserialized. Writes go through transactions that commit everything or
+//! nothing.
+//!
+//! ```
+//! use storage::Storage;
+//!
+//! #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+//! struct User {
+//!     name: String,
+//!     active: bool,
+//! }
+//!
+//! # fn main() -> storage::Result<()> {
+//! let storage = Storage::in_memory()?;
+//! let users = storage.table::<&str, User>("users");
+//! users.put("alice", &User { name: "Alice".into(), active: true })?;
+//! users.put("bob", &User { name: "Bob".into(), active: false })?;
+//!
+//! let name = users.get("alice", |user| user.name.to_string())?;
+//! assert_eq!(name.as_deref(), Some("Alice"));
+//!
+//! let active = users.scan(|key, user| user.active.then(|| key.clone()))?;
+//! assert_eq!(active, ["alice"]);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Most users depend on the `storage` facade crate, which re-exports this one
+//! together with `#[derive(StoredRecord)]`.
+//!
+//! [redb]: https://docs.rs/redb
+//! [rkyv]: https://docs.rs/rkyv
+
+#![deny(missing_docs)]
+
+mod backend;
+mod error;
+mod key;
+mod record;
+mod schema;
+mod storage;
+mod table;
+mod txn;
+mod value;
+
+pub use crate::backend::{Durability, RedbBackend};
+pub use crate::error::{BoxError, Error, Result};
+pub use crate::key::{FromKeyBytes, IntoKeyBytes, KeyBuf, KeyError, KeyPrefix};
+pub use crate::record::StoredRecord;
+pub use crate::schema::{SCHEMA_TABLE, Schema};
+pub use crate::storage::{Storage, StorageBuilder};
+pub use crate::table::{Entry, Range, ReadTable, Table, WriteTable};
+pub use crate::txn::{ReadTransaction, WriteBatch, WriteTransaction};
+pub use crate::value::{Archived, StoredValue, ValueSerializer, ValueValidator};
+
+/// The rkyv version values are archived with.
+pub use rkyv;
+
+/// Paths used by code that `#[derive(StoredRecord)]` generates. Not a public
+/// API: it may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use rkyv;
+}

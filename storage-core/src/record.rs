@@ -1,0 +1,33 @@
+//! [`StoredRecord`]: what `#[derive(StoredRecord)]` implements.
+
+use crate::key::{FromKeyBytes, IntoKeyBytes};
+use crate::schema::Schema;
+use crate::value::StoredValue;
+
+/// A record type with its own table, key and schema.
+///
+/// Implement it with `#[derive(StoredRecord)]` rather than by hand: the derive
+/// generates the table name, the key type from the `#[key]` fields, the key
+/// extractor, accessors on the archived record and the schema description, and
+/// rejects at compile time what can never work. Use it through
+/// [`Storage::records`](crate::Storage::records) and the same method on
+/// transactions.
+pub trait StoredRecord: StoredValue {
+    /// The owned key type: the `#[key]` field's type, or a tuple of the
+    /// `#[key]` fields' types in field order.
+    type Key: FromKeyBytes;
+
+    /// A borrowed view of the key, encoded without copying the record's fields.
+    type KeyRef<'a>: IntoKeyBytes<Key = Self::Key>
+    where
+        Self: 'a;
+
+    /// The table name and layout description.
+    const SCHEMA: &'static Schema;
+
+    /// The record's key, borrowed from its fields.
+    fn key_ref(&self) -> Self::KeyRef<'_>;
+
+    /// The record's key, owned.
+    fn key(&self) -> Self::Key;
+}

@@ -1,0 +1,262 @@
+//! [`Storage`], the handle on one database, and its [`StorageBuilder`].
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::backend::{Durability, OpenOptions, RedbBackend};
+use crate::error::Result;
+use crate::key::IntoKeyBytes;
+use crate::record::StoredRecord;
+use crate::schema::TrustedSchemas;
+use crate::table::{Table, TableName};
+use crate::txn::{ReadTransaction, WriteBatch, WriteTransaction};
+use crate::value::StoredValue;
+
+/// A database of typed tables: cheap to clone, shareable between threads.
+///
+/// Readers run concurrently with each other and with the one writer: every
+/// [`read`](Self::read) sees a consistent snapshot, and every
+/// [`write`](Self::write) commits all of its changes or none.
+///
+/// ```
+/// # fn main() -> storage::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("app.redb");
+/// let storage = storage::Storage::new(&path)?;
+/// storage.put("users", "alice", &String::from("Alice Liddell"))?;
+/// let name = storage.get::<String, _>("users", "alice", |name| name.to_uppercase())?;
+/// assert_eq!(name.as_deref(), Some("ALICE LIDDELL"));
+/// assert!(storage.delete("users", "alice")?);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Storage {
+    shared: Arc<Shared>,
+}
+
+/// What every clone of a [`Storage`] shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) backend: RedbBackend,
+    /// Schemas known to match what the database stores.
+    pub(crate) schemas: TrustedSchemas,
+}
+
+/// Options for opening a [`Storage`]; from [`Storage::builder`].
+///
+/// ```
+/// # fn main() -> storage::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("app.redb");
+/// use storage::{Durability, Storage};
+///
+/// let storage = Storage::builder()
+///     .durability(Durability::None)
+///     .check_integrity(true)
+///     .open(&path)?;
+/// # drop(storage);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct StorageBuilder {
+    options: OpenOptions,
+}
+
+impl StorageBuilder {
+    /// When commits reach the disk; [`Durability::Immediate`] by default.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.options.durability = durability;
+        self
+    }
+
+    /// Verify the checksum of every page when the file is opened (off by default).
+    ///
+    /// A plain open trusts the file and verifies checksums only when repairing
+    /// after a crash; with this set, a file altered behind redb's back fails to
+    /// open with an error instead. The check reads the whole file, so opening
+    /// takes time proportional to its size.
+    pub fn check_integrity(mut self, enabled: bool) -> Self {
+        self.options.check_integrity = enabled;
+        self
+    }
+
+    /// Bytes of memory redb may use to cache pages (redb's default: 1 GiB).
+    pub fn cache_size(mut self, bytes: usize) -> Self {
+        self.options.cache_size = Some(bytes);
+        self
+    }
+
+    /// Opens the database file at `path`, creating it if it does not exist.
+    ///
+    /// Errors: [`Error::AlreadyOpen`](crate::Error::AlreadyOpen) if another
+    /// `Storage` holds the file, [`Error::NotADatabase`](crate::Error::NotADatabase)
+    /// if it is some other kind of file, [`Error::Open`](crate::Error::Open)
+    /// otherwise.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<Storage> {
+        let backend = RedbBackend::open(path.as_ref(), self.options)?;
+        Ok(Storage::with_backend(backend))
+    }
+
+    /// A database held in memory, gone when the last clone is dropped.
+    pub fn in_memory(self) -> Result<Storage> {
+        let backend = RedbBackend::in_memory(self.options)?;
+        Ok(Storage::with_backend(backend))
+    }
+}
+
+impl Storage {
+    /// Opens the database file at `path` with default options, creating it if
+    /// it does not exist. See [`StorageBuilder::open`].
+    pub fn new(path: impl AsRef<Path>) -> Result<Self> {
+        Self::builder().open(path)
+    }
+
+    /// A database held in memory, for tests and caches.
+    pub fn in_memory() -> Result<Self> {
+        Self::builder().in_memory()
+    }
+
+    /// Options for opening a database.
+    pub fn builder() -> StorageBuilder {
+        StorageBuilder {
+            options: OpenOptions {
+                durability: Durability::Immediate,
+                check_integrity: false,
+                cache_size: None,
+            },
+        }
+    }
+
+    fn with_backend(backend: RedbBackend) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                backend,
+                schemas: TrustedSchemas::default(),
+            }),
+        }
+    }
+
+    /// The byte-level store underneath.
+    pub fn backend(&self) -> &RedbBackend {
+        &self.shared.backend
+    }
+
+    /// Runs `f` in a read transaction: a consistent snapshot of every table.
+    ///
+    /// ```
+    /// # fn main() -> storage::Result<()> {
+    /// let storage = storage::Storage::in_memory()?;
+    /// storage.write(|tx| {
+    ///     tx.table::<u64, String>("a").put(1u64, &"one".to_string())?;
+    ///     tx.table::<u64, String>("b").put(1u64, &"uno".to_string())?;
+    ///     Ok(())
+    /// })?;
+    /// let both = storage.read(|tx| {
+    ///     let a = tx.table::<u64, String>("a").get(1u64, |s| s.to_string())?;
+    ///     let b = tx.table::<u64, String>("b").get(1u64, |s| s.to_string())?;
+    ///     Ok((a, b))
+    /// })?;
+    /// assert_eq!(both, (Some("one".into()), Some("uno".into())));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn read<R>(&self, f: impl FnOnce(&ReadTransaction<'_>) -> Result<R>) -> Result<R> {
+        let tx = ReadTransaction::begin(&self.shared)?;
+        f(&tx)
+    }
+
+    /// Runs `f` in a write transaction and commits what it wrote if it returns
+    /// `Ok`.
+    ///
+    /// If `f` returns `Err`, or panics, nothing it wrote is kept: the database
+    /// is exactly as before, and the error (or [`Error::Panicked`](crate::Error::Panicked))
+    /// is returned. One write transaction runs at a time; others wait. Starting
+    /// a write inside `f` on the same storage is refused with
+    /// [`Error::NestedWrite`](crate::Error::NestedWrite) instead of deadlocking.
+    ///
+    /// ```
+    /// # fn main() -> storage::Result<()> {
+    /// let storage = storage::Storage::in_memory()?;
+    /// let accounts = storage.table::<&str, i64>("accounts");
+    /// accounts.put_batch([("alice", 100), ("bob", 0)])?;
+    /// storage.write(|tx| {
+    ///     let mut accounts = tx.table::<&str, i64>("accounts");
+    ///     let alice = accounts.get("alice", |b| b.to_native())?.unwrap_or(0);
+    ///     accounts.put("alice", &(alice - 30))?;
+    ///     accounts.put("bob", &30)?;
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!(accounts.get("bob", |b| b.to_native())?, Some(30));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn write<R>(&self, f: impl FnOnce(&WriteTransaction<'_>) -> Result<R>) -> Result<R> {
+        let tx = WriteTransaction::begin(&self.shared)?;
+        // The transaction is rolled back on every path but `Ok`; nothing the
+        // closure could leave half-done survives the unwind.
+        match catch_unwind(AssertUnwindSafe(|| f(&tx))) {
+            Ok(Ok(value)) => {
+                tx.commit()?;
+                Ok(value)
+            }
+            Ok(Err(error)) => Err(error),
+            Err(payload) => Err(tx.panicked(payload.as_ref())),
+        }
+    }
+
+    /// Stores `value` under `key` in `table`, in a transaction of its own.
+    pub fn put<V: StoredValue>(
+        &self,
+        table: &str,
+        key: impl IntoKeyBytes,
+        value: &V,
+    ) -> Result<()> {
+        self.write_batch(table, |batch| batch.put(key, value))
+    }
+
+    /// Runs `f` on the archived value under `key` in `table`; see
+    /// [`ReadTable::get`](crate::ReadTable::get). Name the value type:
+    /// `storage.get::<User, _>("users", 42u64, |u| ..)`.
+    pub fn get<V: StoredValue, R>(
+        &self,
+        table: &str,
+        key: impl IntoKeyBytes,
+        f: impl FnOnce(&V::Archived) -> R,
+    ) -> Result<Option<R>> {
+        let key = key.into_key_bytes();
+        self.read(|tx| tx.table::<&[u8], V>(table).get(key.as_ref(), f))
+    }
+
+    /// Removes `key` from `table`; returns whether it was there.
+    pub fn delete(&self, table: &str, key: impl IntoKeyBytes) -> Result<bool> {
+        self.write_batch(table, |batch| batch.delete(key))
+    }
+
+    /// Runs `f` with a [`WriteBatch`] on `table` in one write transaction:
+    /// everything it puts commits together, or nothing does (see [`write`](Self::write)).
+    pub fn write_batch<R>(
+        &self,
+        table: &str,
+        f: impl FnOnce(&mut WriteBatch<'_>) -> Result<R>,
+    ) -> Result<R> {
+        self.write(|tx| f(&mut tx.batch(table)))
+    }
+
+    /// A typed handle on the table `name`, keys of type `K`, values of type `V`.
+    ///
+    /// `K` may be a borrowed form (`&str`, `&[u8]`): the handle takes any key
+    /// that encodes the same way, and scans return the owned form (`String`).
+    pub fn table<K: IntoKeyBytes, V: StoredValue>(&self, name: &str) -> Table<K, V> {
+        Table::new(self.clone(), TableName::new(name), None)
+    }
+
+    /// A typed handle on the table of the `#[derive(StoredRecord)]` type `R`,
+    /// keyed by its `#[key]` fields and checked against its schema.
+    pub fn records<R: StoredRecord>(&self) -> Table<R::Key, R> {
+        Table::new(self.clone(), TableName::of::<R>(), Some(R::SCHEMA))
+    }
+}

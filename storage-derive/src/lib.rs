@@ -1,0 +1,1 @@
+//! `#[derive(StoredRecord)]` for the `storage` crate.
