@@ -11,3 +11,8 @@
 #![deny(missing_docs)]
 
 pub use storage_core::*;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
