@@ -1,10 +1,11 @@
 //! The seed design's usage, end to end: open a database file, put records
 //! under string, integer and byte keys, batch writes atomically, and read
-//! them back zero-copy through a typed table.
+//! them back zero-copy through a typed table. Then the same job with
+//! `#[derive(StoredRecord)]`, where the record type brings its table and key.
 //!
 //! Run with `cargo run --example quickstart`.
 
-use storage::{Storage, Table};
+use storage::{Storage, StoredRecord, Table};
 
 #[derive(Debug, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 struct User {
@@ -12,6 +13,17 @@ struct User {
     email: String,
     age: u32,
     active: bool,
+}
+
+/// A record type: its table, key and archived accessors are derived.
+#[derive(StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[stored(table = "accounts")]
+struct Account {
+    #[key]
+    id: u64,
+    owner: String,
+    tags: Vec<String>,
+    balance_cents: i64,
 }
 
 fn user(name: &str, age: u32, active: bool) -> User {
@@ -88,5 +100,34 @@ fn main() -> storage::Result<()> {
     );
 
     println!("deleted \"bob\": {}", users.delete("bob")?);
+
+    // With the derive: the table name and key type come from `Account`.
+    let accounts = storage.records::<Account>();
+    accounts.insert_batch([
+        Account {
+            id: 1,
+            owner: "Alice".into(),
+            tags: vec!["vip".into()],
+            balance_cents: 12_000,
+        },
+        Account {
+            id: 2,
+            owner: "Bob".into(),
+            tags: vec![],
+            balance_cents: 300,
+        },
+    ])?;
+    // Generated accessors return native views: `&str`, `i64`, iterators.
+    let alice = accounts.get(1, |a| {
+        format!(
+            "{} ({}) has {} cents",
+            a.owner(),
+            a.tags().collect::<Vec<_>>().join(","),
+            a.balance_cents()
+        )
+    })?;
+    println!("accounts[1]: {}", alice.unwrap_or_default());
+    let rich = accounts.scan(|id, a| (a.balance_cents() > 1_000).then_some(*id))?;
+    println!("accounts over 1000 cents: {rich:?}");
     Ok(())
 }

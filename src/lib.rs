@@ -1,9 +1,34 @@
 //! Typed, transactional tables on [redb] with validated zero-copy reads of
 //! [rkyv] archives.
 //!
-//! This crate is the facade: it re-exports the runtime
-//! ([`storage_core`](https://docs.rs/storage-core)) and, once enabled,
-//! `#[derive(StoredRecord)]`. See the README for a tour.
+//! This crate is the facade: it re-exports the runtime (`storage-core`) and
+//! `#[derive(StoredRecord)]` (`storage-derive`). The README has a tour.
+//!
+//! ```
+//! use storage::{Storage, StoredRecord};
+//!
+//! #[derive(StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+//! #[stored(table = "users")]
+//! struct User {
+//!     #[key]
+//!     id: u64,
+//!     name: String,
+//!     tags: Vec<String>,
+//! }
+//!
+//! # fn main() -> storage::Result<()> {
+//! let storage = Storage::in_memory()?;
+//! let users = storage.records::<User>();
+//! users.insert(&User { id: 42, name: "Ada".into(), tags: vec!["admin".into()] })?;
+//!
+//! // Generated accessors give native views of the archived record.
+//! let (name, tags) = users
+//!     .get(42, |u| (u.name().to_owned(), u.tags().collect::<Vec<_>>().join(",")))?
+//!     .expect("stored");
+//! assert_eq!((name.as_str(), tags.as_str()), ("Ada", "admin"));
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! [redb]: https://docs.rs/redb
 //! [rkyv]: https://docs.rs/rkyv
@@ -11,6 +36,55 @@
 #![deny(missing_docs)]
 
 pub use storage_core::*;
+
+/// Derives [`StoredRecord`](trait@StoredRecord): a table, a key and archived
+/// accessors for a struct.
+///
+/// ```
+/// # use storage::StoredRecord;
+/// #[derive(StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+/// #[stored(table = "orders", version = 2)]
+/// struct Order {
+///     #[key]
+///     customer: u64,
+///     #[key]
+///     number: u32,
+///     total_cents: i64,
+///     note: Option<String>,
+/// }
+/// // Generated: `type OrderKey = (u64, u32);`, `impl StoredRecord for Order`,
+/// // and on `ArchivedOrder`: `customer() -> u64`, `number() -> u32`,
+/// // `total_cents() -> i64`, `note() -> Option<&str>`.
+/// let key: OrderKey = (7, 1);
+/// # let _ = key;
+/// ```
+///
+/// | attribute | where | meaning |
+/// |---|---|---|
+/// | `#[stored(table = "name")]` | struct | table name; default: the struct name in snake_case |
+/// | `#[stored(version = N)]` | struct | schema version (default 1), part of the stored schema |
+/// | `#[stored(crate = "path")]` | struct | path of this crate if renamed in `Cargo.toml` |
+/// | `#[key]` | field | the key; several `#[key]` fields form one composite key in field order |
+///
+/// What it generates:
+///
+/// - `type {Name}Key`: the key field's type, or a tuple of the key fields' types;
+/// - `impl StoredRecord for {Name}`: the table name, the key extractor
+///   (`key()` owned, `key_ref()` borrowed) and the schema description that is
+///   stored with the table and checked on every open;
+/// - on rkyv's `Archived{Name}`, one method per field returning a native view:
+///   integers, floats and `bool` by value, `&str` for `String`, a slice for
+///   `Vec<u8>`, an iterator of views for other vectors, `Option<view>` for
+///   options, and the archived value for anything else (nested records).
+///
+/// What it refuses at compile time, each error at the offending tokens: no
+/// `#[key]` field; a key that can never be one (floats, options, `Vec`s other
+/// than `Vec<u8>`, maps and sets, references, any type that does not implement
+/// [`FromKeyBytes`]); `#[key]` with arguments; enums, unions, tuple and unit
+/// structs; generic structs; unknown `#[stored]` arguments (with a
+/// suggestion); duplicate arguments; empty or `__`-prefixed table names; a
+/// struct without the rkyv derives.
+pub use storage_derive::StoredRecord;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

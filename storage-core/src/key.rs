@@ -78,6 +78,12 @@ pub trait IntoKeyBytes {
 ///
 /// Decoding is the exact inverse of encoding: `T::from_key_bytes(&t.into_key_bytes())`
 /// is `Ok(t)`. Bytes that no value encodes to give a [`KeyError`], never a panic.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a key",
+    label = "not a key type",
+    note = "keys are integers, `bool`, `String`, `Vec<u8>`, `[u8; N]`, or tuples of up to four of these",
+    note = "for a key type of your own, implement `IntoKeyBytes`, `AsKey` and `FromKeyBytes` for it"
+)]
 pub trait FromKeyBytes: IntoKeyBytes<Key = Self> + Sized {
     /// Decodes a whole key.
     fn from_key_bytes(bytes: &[u8]) -> Result<Self, KeyError>;
@@ -86,6 +92,21 @@ pub trait FromKeyBytes: IntoKeyBytes<Key = Self> + Sized {
     /// advances `input` past it.
     fn read_key_part(input: &mut &[u8]) -> Result<Self, KeyError>;
 }
+
+/// A value usable where a key of type `K` is expected: `K` itself, or a
+/// borrowed form that encodes the same way (`&str` for `String`, `&[u8]` for
+/// `Vec<u8>`, `&u64` for `u64`, `(u64, &str)` for `(u64, String)`).
+///
+/// Typed tables take their keys as `impl AsKey<K>`, which lets integer
+/// literals infer their type from the table: `users.get(42, ..)` on a `u64`
+/// table needs no `42u64`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be used as a key of type `{K}`",
+    label = "expected a `{K}` key, or a borrowed form of one"
+)]
+pub trait AsKey<K>: IntoKeyBytes<Key = K> {}
+
+impl<K, T: AsKey<K> + ?Sized> AsKey<K> for &T {}
 
 /// Marks key types whose encodings are byte prefixes of the encodings of `K`.
 ///
@@ -222,6 +243,8 @@ macro_rules! integer_keys {
             }
         }
 
+        impl AsKey<$ty> for $ty {}
+
         impl FromKeyBytes for $ty {
             fn from_key_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
                 let raw = <$unsigned>::from_be_bytes(exact(bytes, stringify!($ty))?);
@@ -266,6 +289,8 @@ macro_rules! pointer_sized_keys {
             }
         }
 
+        impl AsKey<$ty> for $ty {}
+
         impl FromKeyBytes for $ty {
             fn from_key_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
                 <$ty>::try_from(<$wide>::from_key_bytes(bytes)?)
@@ -297,6 +322,8 @@ impl IntoKeyBytes for bool {
         out.push(u8::from(*self));
     }
 }
+
+impl AsKey<bool> for bool {}
 
 impl FromKeyBytes for bool {
     fn from_key_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
@@ -330,6 +357,8 @@ impl<const N: usize> IntoKeyBytes for [u8; N] {
         out.extend_from_slice(self);
     }
 }
+
+impl<const N: usize> AsKey<[u8; N]> for [u8; N] {}
 
 impl<const N: usize> FromKeyBytes for [u8; N] {
     fn from_key_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
@@ -400,6 +429,9 @@ impl IntoKeyBytes for Vec<u8> {
     }
 }
 
+impl AsKey<Vec<u8>> for [u8] {}
+impl AsKey<Vec<u8>> for Vec<u8> {}
+
 impl FromKeyBytes for Vec<u8> {
     fn from_key_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
         Ok(bytes.to_vec())
@@ -436,6 +468,9 @@ impl IntoKeyBytes for String {
     }
 }
 
+impl AsKey<String> for str {}
+impl AsKey<String> for String {}
+
 impl FromKeyBytes for String {
     fn from_key_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
         core::str::from_utf8(bytes)
@@ -449,7 +484,9 @@ impl FromKeyBytes for String {
 }
 
 macro_rules! tuple_keys {
-    ($(($($part:ident),+);)*) => {$(
+    ($(($($part:ident $arg:ident),+);)*) => {$(
+        impl<$($part: FromKeyBytes, $arg: AsKey<$part>),+> AsKey<($($part,)+)> for ($($arg,)+) {}
+
         impl<$($part: IntoKeyBytes),+> IntoKeyBytes for ($($part,)+) {
             type Key = ($($part::Key,)+);
             type Bytes<'a> = KeyBuf where Self: 'a;
@@ -485,10 +522,10 @@ macro_rules! tuple_keys {
 }
 
 tuple_keys! {
-    (A);
-    (A, B);
-    (A, B, C);
-    (A, B, C, D);
+    (A QA);
+    (A QA, B QB);
+    (A QA, B QB, C QC);
+    (A QA, B QB, C QC, D QD);
 }
 
 macro_rules! tuple_prefixes {

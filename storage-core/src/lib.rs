@@ -51,13 +51,13 @@ mod value;
 
 pub use crate::backend::{Durability, RedbBackend};
 pub use crate::error::{BoxError, Error, Result};
-pub use crate::key::{FromKeyBytes, IntoKeyBytes, KeyBuf, KeyError, KeyPrefix};
+pub use crate::key::{AsKey, FromKeyBytes, IntoKeyBytes, KeyBuf, KeyError, KeyPrefix};
 pub use crate::record::StoredRecord;
 pub use crate::schema::{SCHEMA_TABLE, Schema};
 pub use crate::storage::{Storage, StorageBuilder};
 pub use crate::table::{Entry, Range, ReadTable, Table, WriteTable};
 pub use crate::txn::{ReadTransaction, WriteBatch, WriteTransaction};
-pub use crate::value::{Archived, StoredValue, ValueSerializer, ValueValidator};
+pub use crate::value::{Archived, StoredValue, ValueDeserializer, ValueSerializer, ValueValidator};
 
 /// The rkyv version values are archived with.
 pub use rkyv;

@@ -1,6 +1,6 @@
 //! [`StoredRecord`]: what `#[derive(StoredRecord)]` implements.
 
-use crate::key::{FromKeyBytes, IntoKeyBytes};
+use crate::key::{AsKey, FromKeyBytes};
 use crate::schema::Schema;
 use crate::value::StoredValue;
 
@@ -18,7 +18,7 @@ pub trait StoredRecord: StoredValue {
     type Key: FromKeyBytes;
 
     /// A borrowed view of the key, encoded without copying the record's fields.
-    type KeyRef<'a>: IntoKeyBytes<Key = Self::Key>
+    type KeyRef<'a>: AsKey<Self::Key>
     where
         Self: 'a;
 

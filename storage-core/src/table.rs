@@ -10,12 +10,12 @@ use std::sync::Arc;
 
 use crate::backend::{BackendError, RawBytes, RawRange, RawRead, RawTable, RawTableMut};
 use crate::error::{Error, Result};
-use crate::key::{FromKeyBytes, IntoKeyBytes, KeyPrefix, prefix_successor};
+use crate::key::{AsKey, FromKeyBytes, IntoKeyBytes, KeyPrefix, prefix_successor};
 use crate::record::StoredRecord;
 use crate::schema::{self, Schema};
 use crate::storage::Storage;
 use crate::txn::{ReadTransaction, WriteTransaction};
-use crate::value::{self, PooledBuf, StoredValue};
+use crate::value::{self, PooledBuf, StoredValue, ValueDeserializer};
 
 /// A table name: borrowed for record types, shared for names given at run time.
 #[derive(Clone)]
@@ -93,6 +93,16 @@ impl<'a, T: RawRead> Reader<'a, T> {
             .map_err(|e| Error::corrupt(self.name, key, "value", e))
     }
 
+    fn get_owned<V>(&self, key: &[u8]) -> Result<Option<V>>
+    where
+        V: StoredValue,
+        V::Archived: rkyv::Deserialize<V, ValueDeserializer>,
+    {
+        self.get::<V, _>(key, value::deserialize::<V>)?
+            .transpose()
+            .map_err(|e| Error::corrupt(self.name, key, "value", e))
+    }
+
     /// # Safety
     ///
     /// See [`ReadTable::get_unchecked`].
@@ -135,7 +145,7 @@ impl<'a, T: RawRead> Reader<'a, T> {
         })
     }
 
-    fn keys<K: FromKeyBytes, V>(&self, bounds: impl RangeBounds<K>) -> Result<Range<'a, K, V>> {
+    fn keys<K, V, Q: IntoKeyBytes>(&self, bounds: impl RangeBounds<Q>) -> Result<Range<'a, K, V>> {
         let start = encode_bound(bounds.start_bound());
         let end = encode_bound(bounds.end_bound());
         self.range(as_slice_bound(&start), as_slice_bound(&end))
@@ -177,10 +187,19 @@ macro_rules! read_methods {
         /// the call: return owned data from it.
         pub fn get<R>(
             &$($mut)? self,
-            key: impl IntoKeyBytes<Key = K::Key>,
+            key: impl AsKey<K::Key>,
             f: impl FnOnce(&V::Archived) -> R,
         ) -> Result<Option<R>> {
             self.reader()?.get::<V, R>(key.into_key_bytes().as_ref(), f)
+        }
+
+        /// The value under `key` deserialized into an owned `V`, for
+        /// read-modify-write; `get` with a closure reads in place instead.
+        pub fn get_owned(&$($mut)? self, key: impl AsKey<K::Key>) -> Result<Option<V>>
+        where
+            V::Archived: rkyv::Deserialize<V, ValueDeserializer>,
+        {
+            self.reader()?.get_owned(key.into_key_bytes().as_ref())
         }
 
         /// Like [`get`](Self::get), without validating the stored bytes.
@@ -196,7 +215,7 @@ macro_rules! read_methods {
         /// [`get`](Self::get) returns [`Error::Corrupt`].
         pub unsafe fn get_unchecked<R>(
             &$($mut)? self,
-            key: impl IntoKeyBytes<Key = K::Key>,
+            key: impl AsKey<K::Key>,
             f: impl FnOnce(&V::Archived) -> R,
         ) -> Result<Option<R>> {
             let reader = self.reader()?;
@@ -205,7 +224,7 @@ macro_rules! read_methods {
         }
 
         /// Whether `key` is in the table.
-        pub fn contains_key(&$($mut)? self, key: impl IntoKeyBytes<Key = K::Key>) -> Result<bool> {
+        pub fn contains_key(&$($mut)? self, key: impl AsKey<K::Key>) -> Result<bool> {
             self.reader()?.contains_key(key.into_key_bytes().as_ref())
         }
 
@@ -221,9 +240,9 @@ macro_rules! read_methods {
 
         /// Entries with keys in `bounds`, in key order; `.rev()` walks them
         /// backwards.
-        pub fn range(
+        pub fn range<Q: AsKey<K::Key>>(
             &$($mut)? self,
-            bounds: impl RangeBounds<K::Key>,
+            bounds: impl RangeBounds<Q>,
         ) -> Result<Range<'_, K::Key, V>> {
             self.reader()?.keys(bounds)
         }
@@ -231,10 +250,9 @@ macro_rules! read_methods {
         /// Entries whose keys start with `prefix`, in key order: the leading
         /// parts of a composite key (`(customer_id,)` of `(u64, u64)` keys), or
         /// the start of a string key.
-        pub fn prefix<P>(&$($mut)? self, prefix: P) -> Result<Range<'_, K::Key, V>>
+        pub fn prefix<P>(&$($mut)? self, prefix: impl AsKey<P>) -> Result<Range<'_, K::Key, V>>
         where
-            P: IntoKeyBytes,
-            P::Key: KeyPrefix<K::Key>,
+            P: KeyPrefix<K::Key>,
         {
             self.reader()?.prefix(prefix.into_key_bytes().as_ref())
         }
@@ -422,14 +440,14 @@ impl<'tx, K: IntoKeyBytes, V: StoredValue> WriteTable<'tx, K, V> {
     }
 
     /// Serializes `value` and stores it under `key`, replacing any previous value.
-    pub fn put(&mut self, key: impl IntoKeyBytes<Key = K::Key>, value: &V) -> Result<()> {
+    pub fn put(&mut self, key: impl AsKey<K::Key>, value: &V) -> Result<()> {
         self.writer.put(key.into_key_bytes().as_ref(), value)
     }
 
     /// Stores every `(key, value)` pair.
     pub fn put_batch<Q, B>(&mut self, items: impl IntoIterator<Item = (Q, B)>) -> Result<()>
     where
-        Q: IntoKeyBytes<Key = K::Key>,
+        Q: AsKey<K::Key>,
         B: Borrow<V>,
     {
         for (key, value) in items {
@@ -439,7 +457,7 @@ impl<'tx, K: IntoKeyBytes, V: StoredValue> WriteTable<'tx, K, V> {
     }
 
     /// Removes `key`; returns whether it was there.
-    pub fn delete(&mut self, key: impl IntoKeyBytes<Key = K::Key>) -> Result<bool> {
+    pub fn delete(&mut self, key: impl AsKey<K::Key>) -> Result<bool> {
         self.writer.delete(key.into_key_bytes().as_ref())
     }
 
@@ -647,14 +665,14 @@ impl<K: IntoKeyBytes, V: StoredValue> Table<K, V> {
     }
 
     /// Stores `value` under `key` in a transaction of its own.
-    pub fn put(&self, key: impl IntoKeyBytes<Key = K::Key>, value: &V) -> Result<()> {
+    pub fn put(&self, key: impl AsKey<K::Key>, value: &V) -> Result<()> {
         self.write(|table| table.put(key, value))
     }
 
     /// Stores every `(key, value)` pair in one transaction: all or none.
     pub fn put_batch<Q, B>(&self, items: impl IntoIterator<Item = (Q, B)>) -> Result<()>
     where
-        Q: IntoKeyBytes<Key = K::Key>,
+        Q: AsKey<K::Key>,
         B: Borrow<V>,
     {
         self.write(|table| table.put_batch(items))
@@ -663,19 +681,28 @@ impl<K: IntoKeyBytes, V: StoredValue> Table<K, V> {
     /// Runs `f` on the archived value under `key`; see [`ReadTable::get`].
     pub fn get<R>(
         &self,
-        key: impl IntoKeyBytes<Key = K::Key>,
+        key: impl AsKey<K::Key>,
         f: impl FnOnce(&V::Archived) -> R,
     ) -> Result<Option<R>> {
         self.read(|table| table.get(key, f))
     }
 
+    /// The value under `key` deserialized into an owned `V`; see
+    /// [`ReadTable::get_owned`].
+    pub fn get_owned(&self, key: impl AsKey<K::Key>) -> Result<Option<V>>
+    where
+        V::Archived: rkyv::Deserialize<V, ValueDeserializer>,
+    {
+        self.read(|table| table.get_owned(key))
+    }
+
     /// Removes `key`; returns whether it was there.
-    pub fn delete(&self, key: impl IntoKeyBytes<Key = K::Key>) -> Result<bool> {
+    pub fn delete(&self, key: impl AsKey<K::Key>) -> Result<bool> {
         self.write(|table| table.delete(key))
     }
 
     /// Whether `key` is in the table.
-    pub fn contains_key(&self, key: impl IntoKeyBytes<Key = K::Key>) -> Result<bool> {
+    pub fn contains_key(&self, key: impl AsKey<K::Key>) -> Result<bool> {
         self.read(|table| table.contains_key(key))
     }
 
@@ -696,9 +723,9 @@ impl<K: IntoKeyBytes, V: StoredValue> Table<K, V> {
     }
 
     /// Like [`scan`](Self::scan), over the keys in `bounds`.
-    pub fn range<R>(
+    pub fn range<Q: AsKey<K::Key>, R>(
         &self,
-        bounds: impl RangeBounds<K::Key>,
+        bounds: impl RangeBounds<Q>,
         f: impl FnMut(&K::Key, &V::Archived) -> Option<R>,
     ) -> Result<Vec<R>> {
         self.read(|table| collect(table.range(bounds)?, f))
@@ -708,12 +735,11 @@ impl<K: IntoKeyBytes, V: StoredValue> Table<K, V> {
     /// [`ReadTable::prefix`].
     pub fn prefix<P, R>(
         &self,
-        prefix: P,
+        prefix: impl AsKey<P>,
         f: impl FnMut(&K::Key, &V::Archived) -> Option<R>,
     ) -> Result<Vec<R>>
     where
-        P: IntoKeyBytes,
-        P::Key: KeyPrefix<K::Key>,
+        P: KeyPrefix<K::Key>,
     {
         self.read(|table| collect(table.prefix(prefix)?, f))
     }

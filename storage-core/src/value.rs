@@ -32,6 +32,11 @@ pub type ValueValidator<'a> = HighValidator<'a, BoxedError>;
 /// Implemented for every type with `#[derive(rkyv::Archive, rkyv::Serialize)]`
 /// (rkyv derives `CheckBytes` for the archived type by default), and for
 /// rkyv's built-in types (`u64`, `String`, `Vec<T>`, ...).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be stored: it is not an rkyv archive type",
+    label = "needs `#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]`",
+    note = "add `#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]` to `{Self}` and to the types of its fields"
+)]
 pub trait StoredValue:
     Archive<Archived: for<'a> CheckBytes<ValueValidator<'a>>>
     + for<'a> rkyv::Serialize<ValueSerializer<'a>>
@@ -130,6 +135,18 @@ pub(crate) fn read<V: StoredValue, R>(
     let mut buf = PooledBuf::take();
     let archived = check::<V>(aligned(bytes, &mut buf))?;
     Ok(f(archived))
+}
+
+/// The deserializer `get_owned` turns archived values back into owned ones with.
+pub type ValueDeserializer = rkyv::api::high::HighDeserializer<BoxedError>;
+
+/// Turns an archived value back into an owned one.
+pub(crate) fn deserialize<V>(archived: &V::Archived) -> Result<V, BoxedError>
+where
+    V: Archive,
+    V::Archived: rkyv::Deserialize<V, ValueDeserializer>,
+{
+    rkyv::deserialize::<V, BoxedError>(archived)
 }
 
 /// Runs `f` on `bytes` as an archived `V` without validating them.

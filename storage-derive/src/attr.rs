@@ -1,0 +1,184 @@
+//! Parsing `#[stored(..)]` on the struct and `#[key]` on fields.
+
+use proc_macro2::TokenTree;
+use syn::meta::ParseNestedMeta;
+use syn::{Attribute, Ident, LitInt, LitStr, Meta, Path, Token};
+
+use crate::ctxt::Ctxt;
+
+pub const STORED: &str = "stored";
+pub const KEY: &str = "key";
+pub const TABLE: &str = "table";
+pub const VERSION: &str = "version";
+pub const CRATE: &str = "crate";
+
+/// Arguments `#[stored(..)]` accepts.
+const STORED_ARGUMENTS: &[&str] = &[TABLE, VERSION, CRATE];
+
+/// What `#[stored(..)]` and `#[rkyv(..)]` say about the struct.
+#[derive(Default)]
+pub struct RecordAttrs {
+    pub table: Option<LitStr>,
+    pub version: Option<(u32, LitInt)>,
+    pub krate: Option<Path>,
+    /// rkyv's name for the archived type, if renamed with `#[rkyv(archived = ..)]`.
+    pub archived: Option<Ident>,
+    /// `#[rkyv(as = ..)]`: the archived type is some other type.
+    pub archived_as_other: bool,
+}
+
+/// What the attributes of one field say.
+#[derive(Default)]
+pub struct FieldAttrs<'a> {
+    /// The `#[key]` attribute, if the field has one.
+    pub key: Option<&'a Attribute>,
+}
+
+/// Reports an argument nobody knows, suggesting the closest known one, and
+/// skips its value so the remaining arguments are still read.
+fn unknown_argument(
+    cx: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    attribute: &str,
+    known: &[&str],
+) -> syn::Result<()> {
+    let name = meta
+        .path
+        .get_ident()
+        .map(ToString::to_string)
+        .unwrap_or_else(|| {
+            let path = &meta.path;
+            quote::quote!(#path).to_string().replace(' ', "")
+        });
+    let closest = known
+        .iter()
+        .map(|k| (strsim::jaro_winkler(&name, k), *k))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    let expected = known
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let message = match closest {
+        Some((_, k)) => format!(
+            "unknown `{attribute}` argument `{name}`; did you mean `{k}`? (expected one of {expected})"
+        ),
+        None => format!("unknown `{attribute}` argument `{name}`; expected one of {expected}"),
+    };
+    cx.error_spanned_by(&meta.path, message);
+    skip_value(meta)
+}
+
+/// Consumes `= value` or `(..)` after an argument name, if present.
+fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
+    if meta.input.peek(Token![=]) {
+        meta.value()?.parse::<syn::Expr>()?;
+    } else if meta.input.peek(syn::token::Paren) {
+        let _content;
+        syn::parenthesized!(_content in meta.input);
+    }
+    Ok(())
+}
+
+pub fn record(cx: &Ctxt, attrs: &[Attribute]) -> RecordAttrs {
+    let mut out = RecordAttrs::default();
+    for attr in attrs {
+        if attr.path().is_ident(STORED) {
+            let parsed = attr.parse_nested_meta(|meta| stored_argument(cx, &meta, &mut out));
+            if let Err(error) = parsed {
+                cx.syn_error(error);
+            }
+        } else if attr.path().is_ident("rkyv") {
+            rkyv_names(attr, &mut out);
+        }
+    }
+    out
+}
+
+fn stored_argument(
+    cx: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    out: &mut RecordAttrs,
+) -> syn::Result<()> {
+    let duplicate = |what: &str| {
+        cx.error_spanned_by(
+            &meta.path,
+            format!("duplicate `{what}` argument; give it once"),
+        );
+    };
+    if meta.path.is_ident(TABLE) {
+        let table: LitStr = meta.value()?.parse()?;
+        match out.table {
+            Some(_) => duplicate(TABLE),
+            None => out.table = Some(table),
+        }
+    } else if meta.path.is_ident(VERSION) {
+        let literal: LitInt = meta.value()?.parse()?;
+        let version = literal.base10_parse::<u32>().map_err(|_| {
+            syn::Error::new(
+                literal.span(),
+                "`version` must be a whole number from 0 to 4294967295",
+            )
+        })?;
+        match out.version {
+            Some(_) => duplicate(VERSION),
+            None => out.version = Some((version, literal)),
+        }
+    } else if meta.path.is_ident(CRATE) {
+        let literal: LitStr = meta.value()?.parse()?;
+        let path = literal.parse::<Path>().map_err(|_| {
+            syn::Error::new(
+                literal.span(),
+                "`crate` must name a path, e.g. `crate = \"my_storage\"`",
+            )
+        })?;
+        match out.krate {
+            Some(_) => duplicate(CRATE),
+            None => out.krate = Some(path),
+        }
+    } else {
+        return unknown_argument(cx, meta, STORED, STORED_ARGUMENTS);
+    }
+    Ok(())
+}
+
+/// Reads `archived = Name` and `as = Type` out of `#[rkyv(..)]`, ignoring the rest.
+fn rkyv_names(attr: &Attribute, out: &mut RecordAttrs) {
+    let Meta::List(list) = &attr.meta else { return };
+    let tokens: Vec<TokenTree> = list.tokens.clone().into_iter().collect();
+    for window in tokens.windows(3) {
+        let [TokenTree::Ident(name), TokenTree::Punct(eq), value] = window else {
+            continue;
+        };
+        if eq.as_char() != '=' {
+            continue;
+        }
+        if name == "archived" {
+            if let TokenTree::Ident(archived) = value {
+                out.archived = Some(archived.clone());
+            }
+        } else if name == "as" {
+            out.archived_as_other = true;
+        }
+    }
+}
+
+pub fn field<'a>(cx: &Ctxt, field: &'a syn::Field) -> FieldAttrs<'a> {
+    let mut out = FieldAttrs::default();
+    for attr in &field.attrs {
+        if attr.path().is_ident(KEY) {
+            if !matches!(attr.meta, Meta::Path(_)) {
+                cx.error_spanned_by(
+                    &attr.meta,
+                    "`#[key]` takes no arguments; write `#[key]` on each key field (several make one composite key, in field order)",
+                );
+            }
+            match out.key {
+                Some(_) => cx.error_spanned_by(attr, "duplicate `#[key]` on one field"),
+                None => out.key = Some(attr),
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,112 @@
+//! The rules a record must follow, one function each.
+
+use quote::ToTokens;
+
+use crate::ast::{Field, Record};
+use crate::ctxt::Ctxt;
+use crate::types::{self, Shape};
+
+/// The most `#[key]` fields one composite key can have.
+pub const MAX_KEY_FIELDS: usize = 4;
+
+pub fn check(cx: &Ctxt, record: &Record<'_>) {
+    not_generic(cx, record);
+    one_key_definition(cx, record);
+    for field in record.keys() {
+        key_type(cx, field);
+    }
+    table_name(cx, record);
+}
+
+/// A table stores one concrete type, so a record has no generic parameters.
+fn not_generic(cx: &Ctxt, record: &Record<'_>) {
+    let generics = &record.input.generics;
+    if !generics.params.is_empty() {
+        cx.error_spanned_by(
+            generics,
+            "a record cannot be generic: its table stores one concrete type; derive `StoredRecord` on a concrete struct (or wrap the generic one in a field)",
+        );
+    }
+}
+
+/// Exactly one key: one `#[key]` field, or up to four forming a composite key.
+fn one_key_definition(cx: &Ctxt, record: &Record<'_>) {
+    let keys: Vec<_> = record.keys().collect();
+    if keys.is_empty() {
+        cx.error_spanned_by(
+            record.ident,
+            format!(
+                "`{}` has no `#[key]` field; mark the field that identifies a record with `#[key]`, e.g. `#[key] id: u64`",
+                record.ident
+            ),
+        );
+    } else if keys.len() > MAX_KEY_FIELDS {
+        for field in &keys[MAX_KEY_FIELDS..] {
+            cx.error_spanned_by(
+                field.attrs.key,
+                format!(
+                    "a composite key has at most {MAX_KEY_FIELDS} `#[key]` fields; this is one more"
+                ),
+            );
+        }
+    }
+}
+
+/// Key fields need a total order and an order-preserving encoding.
+fn key_type(cx: &Ctxt, field: &Field<'_>) {
+    if let Some(problem) = key_type_problem(field) {
+        cx.error_spanned_by(field.ty.to_token_stream(), problem);
+    }
+}
+
+/// Why the type of a `#[key]` field can never be a key, if the syntax shows it.
+///
+/// Everything else is left to the compiler: the type must implement
+/// `FromKeyBytes` (the expansion asserts it at the field's span).
+pub fn key_type_problem(field: &Field<'_>) -> Option<String> {
+    let ty = field.ty;
+    let name = field.ident;
+    let shown = types::describe(ty);
+    let problem = match types::shape(ty) {
+        shape if shape.is_float() => format!(
+            "`#[key]` field `{name}` has type `{shown}`; floats have no total order - use an integer or a string key"
+        ),
+        Shape::Option(_) => format!(
+            "`#[key]` field `{name}` has type `{shown}`; a key must always be present - make the field required, or index it instead of keying by it"
+        ),
+        Shape::Vec(inner) if !is_u8(inner) => format!(
+            "`#[key]` field `{name}` has type `{shown}`; only `Vec<u8>` byte strings can be keys - for several values make several `#[key]` fields (a composite key)"
+        ),
+        Shape::Collection(kind) => format!(
+            "`#[key]` field `{name}` has type `{shown}`; a `{kind}` has no key encoding - use an integer, string or byte key"
+        ),
+        Shape::Borrowed => format!(
+            "`#[key]` field `{name}` has type `{shown}`; records own their data - use `String` or `Vec<u8>`"
+        ),
+        _ => return None,
+    };
+    Some(problem)
+}
+
+fn is_u8(ty: &syn::Type) -> bool {
+    matches!(types::shape(ty), Shape::Plain(ident) if *ident == "u8")
+}
+
+/// Table names are not empty and stay out of the reserved `__` namespace.
+fn table_name(cx: &Ctxt, record: &Record<'_>) {
+    let Some(table) = &record.attrs.table else {
+        return;
+    };
+    let value = table.value();
+    if value.is_empty() {
+        cx.error_spanned_by(
+            table,
+            "the table name is empty; give a name, e.g. `#[stored(table = \"users\")]`",
+        );
+    } else if value.starts_with("__") {
+        cx.error_spanned_by(
+            table,
+            format!("table name `{value}` starts with `__`, which is reserved for storage's own tables; choose another name"),
+        );
+    }
+}

@@ -1,0 +1,333 @@
+//! Code generation. Validation is done by the time anything here runs.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{DeriveInput, Path, Type};
+
+use crate::ast::{Field, Record};
+use crate::check;
+use crate::ctxt::Ctxt;
+use crate::types::{self, Shape};
+
+pub fn derive(input: &DeriveInput) -> TokenStream {
+    let cx = Ctxt::new();
+    let record = Record::from_ast(&cx, input);
+    if let Some(record) = &record {
+        check::check(&cx, record);
+    }
+    match (cx.check(), record) {
+        (Ok(()), Some(record)) => expand(&record),
+        (Err(errors), Some(record)) => {
+            // The errors, plus what the rest of the program expects to exist,
+            // so that the user sees the real problem and not its echoes.
+            let mut out = errors.to_compile_error();
+            out.extend(stub(&record));
+            out
+        }
+        (Err(errors), None) => errors.to_compile_error(),
+        (Ok(()), None) => TokenStream::new(),
+    }
+}
+
+fn expand(record: &Record<'_>) -> TokenStream {
+    let krate = record.krate();
+    let ident = record.ident;
+    let keys: Vec<&Field<'_>> = record.keys().collect();
+    let key_alias = key_alias(record, &keys);
+    let key_types = keys.iter().map(|f| f.ty);
+    let key_names = keys.iter().map(|f| f.ident);
+    let (key_ref_type, key_ref, key) = match keys.as_slice() {
+        [field] => {
+            let (name, ty) = (field.ident, field.ty);
+            (
+                quote!(&'__a #ty),
+                quote!(&self.#name),
+                quote!(::core::clone::Clone::clone(&self.#name)),
+            )
+        }
+        _ => (
+            quote!((#(&'__a #key_types,)*)),
+            quote!((#(&self.#key_names,)*)),
+            {
+                let names = keys.iter().map(|f| f.ident);
+                quote!((#(::core::clone::Clone::clone(&self.#names),)*))
+            },
+        ),
+    };
+    let key_ident = record.key_ident();
+    let table = record.table();
+    let description = description(record);
+    let assertions = assertions(record, &krate, &keys);
+    let accessors = accessors(record, &krate);
+
+    quote! {
+        #key_alias
+
+        const _: () = {
+            #assertions
+
+            #[automatically_derived]
+            impl #krate::StoredRecord for #ident {
+                type Key = #key_ident;
+                type KeyRef<'__a> = #key_ref_type where Self: '__a;
+                const SCHEMA: &'static #krate::Schema = &#krate::Schema {
+                    table: #table,
+                    description: #description,
+                };
+
+                #[inline]
+                fn key_ref(&self) -> <Self as #krate::StoredRecord>::KeyRef<'_> {
+                    #key_ref
+                }
+
+                #[inline]
+                fn key(&self) -> <Self as #krate::StoredRecord>::Key {
+                    #key
+                }
+            }
+        };
+
+        #accessors
+    }
+}
+
+/// `pub type UserKey = u64;` or a tuple of the key fields' types.
+fn key_alias(record: &Record<'_>, keys: &[&Field<'_>]) -> TokenStream {
+    let vis = record.vis;
+    let key_ident = record.key_ident();
+    let ident = record.ident;
+    let (ty, doc) = match keys {
+        [field] => {
+            let ty = field.ty;
+            (
+                quote!(#ty),
+                format!(
+                    "The key of [`{ident}`] records: its `{}` field.",
+                    field.ident
+                ),
+            )
+        }
+        _ => {
+            let types = keys.iter().map(|f| f.ty);
+            let names: Vec<String> = keys.iter().map(|f| f.ident.to_string()).collect();
+            (
+                quote!((#(#types,)*)),
+                format!(
+                    "The key of [`{ident}`] records: its `({})` fields, in this order. Prefix queries take the leading parts, e.g. `({},)`.",
+                    names.join(", "),
+                    names[0]
+                ),
+            )
+        }
+    };
+    quote! {
+        #[doc = #doc]
+        #[allow(dead_code)]
+        #vis type #key_ident = #ty;
+    }
+}
+
+/// `users v1 key(id) fields(id: u64, name: String)`: the schema description.
+fn description(record: &Record<'_>) -> String {
+    let keys: Vec<String> = record.keys().map(|f| f.ident.to_string()).collect();
+    let fields: Vec<String> = record
+        .fields
+        .iter()
+        .map(|f| format!("{}: {}", f.ident, types::describe(f.ty)))
+        .collect();
+    format!(
+        "{} v{} key({}) fields({})",
+        record.table(),
+        record.version(),
+        keys.join(", "),
+        fields.join(", ")
+    )
+}
+
+/// Compile-time checks the macro cannot do itself, each failing at the span
+/// of what is wrong: the record must have the rkyv derives, and every key
+/// field's type must be a key type.
+fn assertions(record: &Record<'_>, krate: &Path, keys: &[&Field<'_>]) -> TokenStream {
+    let ident = record.ident;
+    let value = quote_spanned! {ident.span()=>
+        let _ = __assert_stored_value::<#ident>;
+    };
+    let keys = keys.iter().map(|field| {
+        let ty = field.ty;
+        quote_spanned! {ty.span()=>
+            let _ = __assert_key::<#ty>;
+        }
+    });
+    quote! {
+        fn __assert_stored_value<T: #krate::StoredValue>() {}
+        fn __assert_key<T: #krate::FromKeyBytes + ::core::clone::Clone>() {}
+        #value
+        #(#keys)*
+    }
+}
+
+/// What an accessor returns, how it computes it, and how the docs say it.
+struct View {
+    ty: TokenStream,
+    body: TokenStream,
+    doc: String,
+    /// The view is the archived value itself, unconverted.
+    archived: bool,
+}
+
+/// The native view of an archived `ty` reached by `expr` (a `&Archived<ty>`).
+fn view(ty: &Type, expr: TokenStream, rkyv: &TokenStream) -> View {
+    match types::shape(ty) {
+        Shape::Plain(_) => View {
+            ty: quote!(#ty),
+            body: quote!(*#expr),
+            doc: format!("as `{}`", types::describe(ty)),
+            archived: false,
+        },
+        Shape::Native(_) => View {
+            ty: quote!(#ty),
+            body: quote!((#expr).to_native()),
+            doc: format!("as a native `{}`", types::describe(ty)),
+            archived: false,
+        },
+        Shape::PointerSized(ident) => View {
+            ty: quote!(#ident),
+            body: quote!((#expr).to_native() as #ident),
+            doc: format!("as a native `{ident}`"),
+            archived: false,
+        },
+        Shape::String => View {
+            ty: quote!(&str),
+            body: quote!((#expr).as_str()),
+            doc: "as `&str`".to_owned(),
+            archived: false,
+        },
+        Shape::Vec(elem) => {
+            let inner = view(elem, quote!(v), rkyv);
+            if matches!(types::shape(elem), Shape::Plain(_)) {
+                View {
+                    ty: quote!(&[#elem]),
+                    body: quote!((#expr).as_slice()),
+                    doc: format!("as a slice `&[{}]`", types::describe(elem)),
+                    archived: false,
+                }
+            } else if inner.archived {
+                View {
+                    ty: quote!(&[<#elem as #rkyv::Archive>::Archived]),
+                    body: quote!((#expr).as_slice()),
+                    doc: "as a slice of the archived elements".to_owned(),
+                    archived: false,
+                }
+            } else {
+                let (inner_ty, inner_body) = (inner.ty, inner.body);
+                View {
+                    ty: quote! {
+                        impl ::core::iter::ExactSizeIterator<Item = #inner_ty>
+                            + ::core::iter::DoubleEndedIterator + '_
+                    },
+                    body: quote!(::core::iter::Iterator::map((#expr).iter(), |v| #inner_body)),
+                    doc: format!("as an iterator over its elements, each {}", inner.doc),
+                    archived: false,
+                }
+            }
+        }
+        Shape::Option(inner) => {
+            let inner = view(inner, quote!(v), rkyv);
+            let (inner_ty, inner_body) = (inner.ty, inner.body);
+            View {
+                ty: quote!(::core::option::Option<#inner_ty>),
+                body: quote!((#expr).as_ref().map(|v| #inner_body)),
+                doc: format!("as an `Option`, the value {}", inner.doc),
+                archived: false,
+            }
+        }
+        Shape::Box(inner) => view(inner, quote!((#expr).get()), rkyv),
+        Shape::Array | Shape::Collection(_) | Shape::Borrowed | Shape::Other => View {
+            ty: quote!(&<#ty as #rkyv::Archive>::Archived),
+            body: expr,
+            doc: "as its archived form".to_owned(),
+            archived: true,
+        },
+    }
+}
+
+/// One method per field on the archived record, named after the field.
+fn accessors(record: &Record<'_>, krate: &Path) -> TokenStream {
+    if record.attrs.archived_as_other {
+        // `#[rkyv(as = ..)]`: the archived type is not ours to extend.
+        return TokenStream::new();
+    }
+    let archived = record.archived_ident();
+    let rkyv = quote!(#krate::__private::rkyv);
+    let methods = record.fields.iter().map(|field| {
+        let name = field.ident;
+        let vis = &field.original.vis;
+        let view = view(field.ty, quote!(&self.#name), &rkyv);
+        let doc = format!(
+            "The `{name}` field (`{}`), read {}.",
+            types::describe(field.ty),
+            view.doc
+        );
+        let (ty, body) = (view.ty, view.body);
+        let span = name.span();
+        quote_spanned! {span=>
+            #[doc = #doc]
+            #[inline]
+            #[allow(dead_code)]
+            #vis fn #name(&self) -> #ty {
+                #body
+            }
+        }
+    });
+    let ident = record.ident;
+    let doc = format!(
+        "Accessors generated by `#[derive(StoredRecord)]`: each field of [`{ident}`] as a native view."
+    );
+    quote! {
+        #[doc = #doc]
+        #[automatically_derived]
+        impl #archived {
+            #(#methods)*
+        }
+    }
+}
+
+/// After errors: the impl and key type the rest of the program refers to,
+/// with no behaviour (the program does not compile anyway).
+fn stub(record: &Record<'_>) -> TokenStream {
+    let krate = record.krate();
+    let ident = record.ident;
+    let keys: Vec<&Field<'_>> = record.keys().collect();
+    let usable = (1..=check::MAX_KEY_FIELDS).contains(&keys.len())
+        && keys.iter().all(|f| check::key_type_problem(f).is_none());
+    let key_alias = if usable {
+        key_alias(record, &keys)
+    } else {
+        let vis = record.vis;
+        let key_ident = record.key_ident();
+        quote!(#vis type #key_ident = u64;)
+    };
+    let key_ident = record.key_ident();
+    let accessors = accessors(record, &krate);
+    let span = Span::call_site();
+    let unreachable = quote_spanned!(span=> ::core::unreachable!("`StoredRecord` derive failed"));
+    let table = record.table();
+    let ident_tokens = ident.to_token_stream();
+    quote! {
+        #key_alias
+
+        const _: () = {
+            #[automatically_derived]
+            impl #krate::StoredRecord for #ident_tokens {
+                type Key = #key_ident;
+                type KeyRef<'__a> = #key_ident where Self: '__a;
+                const SCHEMA: &'static #krate::Schema = &#krate::Schema { table: #table, description: "" };
+                fn key_ref(&self) -> <Self as #krate::StoredRecord>::KeyRef<'_> { #unreachable }
+                fn key(&self) -> <Self as #krate::StoredRecord>::Key { #unreachable }
+            }
+        };
+
+        #accessors
+    }
+}

@@ -1,0 +1,15 @@
+use storage::StoredRecord;
+
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Clone)]
+struct Address {
+    street: String,
+}
+
+#[derive(StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+struct Customer {
+    #[key]
+    address: Address,
+    name: String,
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use storage::StoredRecord;
+
+#[derive(StoredRecord)]
+struct User {
+    #[key]
+    id: u64,
+    name: String,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use storage::StoredRecord;
+
+#[derive(StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+struct Marker;
+
+fn main() {}
