@@ -268,6 +268,13 @@ impl WriteTxn<'_> {
             .map_err(|e| Error::backend(Some(table), e))
     }
 
+    /// Deletes `table` and everything in it; returns whether it existed.
+    pub(crate) fn delete_table(&self, table: &str) -> Result<bool> {
+        self.txn
+            .delete_table(RawDefinition::new(table))
+            .map_err(|e| Error::backend(Some(table), e))
+    }
+
     /// The buffer values are serialized into, reused across transactions.
     pub(crate) fn scratch(&self) -> &RefCell<Vec<u8>> {
         &self.writer.scratch

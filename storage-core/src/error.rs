@@ -95,6 +95,36 @@ pub enum Error {
         expected: String,
     },
 
+    /// A write would give a unique index a second record with the same value.
+    /// Nothing of that write was applied.
+    #[error(
+        "table `{table}`: unique index `{index}` already has value {} (the record with key {}); nothing was written",
+        Hex(.value),
+        Hex(.existing_key)
+    )]
+    UniqueViolation {
+        /// The record table.
+        table: String,
+        /// The index.
+        index: String,
+        /// The indexed value, key-encoded.
+        value: Vec<u8>,
+        /// The key of the record that holds the value.
+        existing_key: Vec<u8>,
+    },
+
+    /// An index was queried that is not built for the current record type
+    /// yet (it was added to the struct since the table was last written).
+    #[error(
+        "table `{table}`: index `{index}` is not built yet; write to the table once or call `Storage::rebuild_indexes`"
+    )]
+    IndexNotBuilt {
+        /// The record table.
+        table: String,
+        /// The index.
+        index: String,
+    },
+
     /// A table name that cannot be used.
     #[error("invalid table name `{table}`: {reason}")]
     InvalidTableName {
@@ -183,6 +213,8 @@ impl Error {
             | Error::TooLarge { table, .. }
             | Error::SchemaMismatch { table, .. }
             | Error::InvalidTableName { table, .. }
+            | Error::UniqueViolation { table, .. }
+            | Error::IndexNotBuilt { table, .. }
             | Error::TableInUse { table } => Some(table),
             Error::Backend { table, .. } => table.as_deref(),
             _ => None,

@@ -41,7 +41,9 @@
 
 mod backend;
 mod error;
+mod index;
 mod key;
+mod range;
 mod record;
 mod schema;
 mod storage;
@@ -52,10 +54,11 @@ mod value;
 pub use crate::backend::{Durability, RedbBackend};
 pub use crate::error::{BoxError, Error, Result};
 pub use crate::key::{AsKey, FromKeyBytes, IntoKeyBytes, KeyBuf, KeyError, KeyPrefix};
+pub use crate::range::{Entry, Range};
 pub use crate::record::StoredRecord;
-pub use crate::schema::{SCHEMA_TABLE, Schema};
+pub use crate::schema::{IndexDef, SCHEMA_TABLE, Schema};
 pub use crate::storage::{Storage, StorageBuilder};
-pub use crate::table::{Entry, Range, ReadTable, Table, WriteTable};
+pub use crate::table::{ReadTable, Table, WriteTable};
 pub use crate::txn::{ReadTransaction, WriteBatch, WriteTransaction};
 pub use crate::value::{Archived, StoredValue, ValueDeserializer, ValueSerializer, ValueValidator};
 
@@ -66,5 +69,6 @@ pub use rkyv;
 /// API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::index::{index_table_name, prefix_bounds, value_bounds};
     pub use rkyv;
 }

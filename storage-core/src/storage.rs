@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use crate::backend::{Durability, OpenOptions, RedbBackend};
 use crate::error::Result;
+use crate::index::RecordInfo;
 use crate::key::IntoKeyBytes;
 use crate::record::StoredRecord;
-use crate::schema::TrustedSchemas;
+use crate::schema::{Schema, TrustedSchemas};
 use crate::table::{Table, TableName};
 use crate::txn::{ReadTransaction, WriteBatch, WriteTransaction};
 use crate::value::StoredValue;
@@ -140,6 +141,18 @@ impl Storage {
         }
     }
 
+    /// Whether `schema` is known to match the database.
+    pub(crate) fn trusts(&self, schema: &Schema) -> bool {
+        self.shared.schemas.trusts(schema)
+    }
+
+    /// Rebuilds every secondary index of the record type `R` from its
+    /// records, in one transaction. Indexes are built by themselves when the
+    /// record type's indexes change; this is for repairs.
+    pub fn rebuild_indexes<R: StoredRecord>(&self) -> Result<()> {
+        self.records::<R>().rebuild_indexes()
+    }
+
     /// The byte-level store underneath.
     pub fn backend(&self) -> &RedbBackend {
         &self.shared.backend
@@ -257,6 +270,6 @@ impl Storage {
     /// A typed handle on the table of the `#[derive(StoredRecord)]` type `R`,
     /// keyed by its `#[key]` fields and checked against its schema.
     pub fn records<R: StoredRecord>(&self) -> Table<R::Key, R> {
-        Table::new(self.clone(), TableName::of::<R>(), Some(R::SCHEMA))
+        Table::new(self.clone(), TableName::of::<R>(), Some(RecordInfo::of()))
     }
 }

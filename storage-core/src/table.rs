@@ -8,14 +8,19 @@ use core::ops::{Bound, Deref, RangeBounds};
 use std::cell::OnceCell;
 use std::sync::Arc;
 
-use crate::backend::{BackendError, RawBytes, RawRange, RawRead, RawTable, RawTableMut};
+use crate::backend::{BackendError, RawRead, RawTable, RawTableMut};
 use crate::error::{Error, Result};
+use crate::index::{IndexWriter, RecordInfo};
 use crate::key::{AsKey, FromKeyBytes, IntoKeyBytes, KeyPrefix, prefix_successor};
+use crate::range::Range;
 use crate::record::StoredRecord;
-use crate::schema::{self, Schema};
+use crate::schema::{self, IndexDef, SchemaState};
 use crate::storage::Storage;
 use crate::txn::{ReadTransaction, WriteTransaction};
-use crate::value::{self, PooledBuf, StoredValue, ValueDeserializer};
+use crate::value::{self, StoredValue, ValueDeserializer};
+
+/// Byte bounds over a table's keys.
+type ByteBounds = (Bound<Vec<u8>>, Bound<Vec<u8>>);
 
 /// A table name: borrowed for record types, shared for names given at run time.
 #[derive(Clone)]
@@ -138,11 +143,7 @@ impl<'a, T: RawRead> Reader<'a, T> {
             Some(raw) => Some(raw.range(start, end).map_err(self.backend())?),
             None => None,
         };
-        Ok(Range {
-            name: self.name,
-            inner,
-            _types: PhantomData,
-        })
+        Ok(Range::new(self.name, inner))
     }
 
     fn keys<K, V, Q: IntoKeyBytes>(&self, bounds: impl RangeBounds<Q>) -> Result<Range<'a, K, V>> {
@@ -155,6 +156,68 @@ impl<'a, T: RawRead> Reader<'a, T> {
         let end = prefix_successor(prefix);
         let end = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
         self.range(Bound::Included(prefix), end)
+    }
+
+    /// The record an index entry points to: it must exist.
+    fn indexed<V: StoredValue, R>(
+        &self,
+        def: &IndexDef,
+        entry: &[u8],
+        key: &[u8],
+        f: impl FnOnce(&V::Archived) -> R,
+    ) -> Result<R> {
+        self.get::<V, R>(key, f)?.ok_or_else(|| {
+            Error::corrupt(
+                def.table,
+                entry,
+                "index entry",
+                "it names a record that does not exist",
+            )
+        })
+    }
+
+    /// The record whose value in the unique index `index` is `value`.
+    fn get_by_index<V: StoredValue, R, I: RawRead>(
+        &self,
+        (def, index): (&IndexDef, Option<&I>),
+        value: &[u8],
+        f: impl FnOnce(&V::Archived) -> R,
+    ) -> Result<Option<R>> {
+        let Some(index) = index else { return Ok(None) };
+        let found = index
+            .get(value)
+            .map_err(|e| Error::backend(Some(def.table), e))?;
+        found
+            .map(|key| self.indexed::<V, R>(def, value, key.bytes(), f))
+            .transpose()
+    }
+
+    /// Records whose index entries lie in `bounds`, in index order, through `f`.
+    fn find_by_index<K: FromKeyBytes, V: StoredValue, R, I: RawRead>(
+        &self,
+        (def, index): (&IndexDef, Option<&I>),
+        (start, end): ByteBounds,
+        mut f: impl FnMut(&K, &V::Archived) -> Option<R>,
+    ) -> Result<Vec<R>> {
+        let Some(index) = index else {
+            return Ok(Vec::new());
+        };
+        let backend = |e| Error::backend(Some(def.table), e);
+        let mut out = Vec::new();
+        for entry in index
+            .range(as_slice_bound(&start), as_slice_bound(&end))
+            .map_err(backend)?
+        {
+            let (entry, key) = entry.map_err(backend)?;
+            let decoded = K::from_key_bytes(key.bytes())
+                .map_err(|e| Error::corrupt(def.table, entry.bytes(), "index entry", e))?;
+            if let Some(r) =
+                self.indexed::<V, _>(def, entry.bytes(), key.bytes(), |v| f(&decoded, v))?
+            {
+                out.push(r);
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -270,6 +333,34 @@ macro_rules! read_methods {
         ) -> Result<Vec<R>> {
             collect(self.iter()?, f)
         }
+
+        /// Lookup in the unique index number `index`; called by the methods
+        /// `#[derive(StoredRecord)]` generates (`by_email`, ..).
+        #[doc(hidden)]
+        pub fn __get_by_index<R>(
+            &$($mut)? self,
+            index: usize,
+            value: impl IntoKeyBytes,
+            f: impl FnOnce(&V::Archived) -> R,
+        ) -> Result<Option<R>> {
+            let mut part = crate::key::KeyBuf::new();
+            value.write_key_part(&mut part);
+            let (reader, index) = self.index_reader(index)?;
+            reader.get_by_index::<V, R, _>(index, part.as_slice(), f)
+        }
+
+        /// Records by index number `index` with values in `bounds`; called by
+        /// the methods `#[derive(StoredRecord)]` generates.
+        #[doc(hidden)]
+        pub fn __find_by_index<R>(
+            &$($mut)? self,
+            index: usize,
+            bounds: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+            f: impl FnMut(&K::Key, &V::Archived) -> Option<R>,
+        ) -> Result<Vec<R>> {
+            let (reader, index) = self.index_reader(index)?;
+            reader.find_by_index::<K::Key, V, R, _>(index, bounds, f)
+        }
     };
 }
 
@@ -280,42 +371,102 @@ macro_rules! read_methods {
 pub struct ReadTable<'tx, K, V> {
     tx: &'tx ReadTransaction<'tx>,
     name: TableName,
-    schema: Option<&'static Schema>,
-    raw: OnceCell<Option<RawTable>>,
-    _types: PhantomData<fn() -> (K, V)>,
+    record: Option<RecordInfo<V>>,
+    raw: OnceCell<Opened>,
+    /// The record's index tables, opened on the first index query.
+    indexes: OnceCell<Vec<Option<RawTable>>>,
+    _types: PhantomData<fn() -> K>,
+}
+
+/// A table opened for reading: `None` if it was never written.
+struct Opened {
+    table: Option<RawTable>,
+    /// Whether the indexes match the record type (always, without a record type).
+    indexes_ready: bool,
 }
 
 impl<'tx, K: IntoKeyBytes, V: StoredValue> ReadTable<'tx, K, V> {
     pub(crate) fn new(
         tx: &'tx ReadTransaction<'tx>,
         name: TableName,
-        schema: Option<&'static Schema>,
+        record: Option<RecordInfo<V>>,
     ) -> Self {
         Self {
             tx,
             name,
-            schema,
+            record,
             raw: OnceCell::new(),
+            indexes: OnceCell::new(),
             _types: PhantomData,
         }
     }
 
-    fn reader(&self) -> Result<Reader<'_, RawTable>> {
-        let raw = match self.raw.get() {
-            Some(raw) => raw,
-            None => {
-                schema::check_name(&self.name)?;
-                if let Some(schema) = self.schema {
-                    self.tx.check_schema(schema)?;
-                }
-                let raw = self.tx.raw().open(&self.name)?;
-                self.raw.get_or_init(|| raw)
-            }
+    fn opened(&self) -> Result<&Opened> {
+        if let Some(opened) = self.raw.get() {
+            return Ok(opened);
+        }
+        schema::check_name(&self.name)?;
+        let state = match &self.record {
+            Some(record) => self.tx.check_schema(record.schema)?,
+            None => SchemaState::Current,
         };
+        let table = self.tx.raw().open(&self.name)?;
+        let indexes_ready = match state {
+            SchemaState::Current => true,
+            // Nothing written through the record type yet: its indexes are
+            // complete only if there is nothing to index.
+            SchemaState::Missing => match &table {
+                Some(table) => {
+                    table
+                        .len()
+                        .map_err(|e| Error::backend(Some(&self.name), e))?
+                        == 0
+                }
+                None => true,
+            },
+            SchemaState::IndexesChanged { .. } => false,
+        };
+        Ok(self.raw.get_or_init(|| Opened {
+            table,
+            indexes_ready,
+        }))
+    }
+
+    fn reader(&self) -> Result<Reader<'_, RawTable>> {
+        let opened = self.opened()?;
         Ok(Reader {
             name: &self.name,
-            raw: raw.as_ref(),
+            raw: opened.table.as_ref(),
         })
+    }
+
+    /// The table reader and index number `index` with its table.
+    #[allow(clippy::type_complexity)]
+    fn index_reader(
+        &self,
+        index: usize,
+    ) -> Result<(Reader<'_, RawTable>, (&IndexDef, Option<&RawTable>))> {
+        let def = index_def(&self.name, self.record.as_ref(), index)?;
+        if !self.opened()?.indexes_ready {
+            return Err(Error::IndexNotBuilt {
+                table: self.name.to_string(),
+                index: def.name.to_owned(),
+            });
+        }
+        let tables = match self.indexes.get() {
+            Some(tables) => tables,
+            None => {
+                let schema = self.record.as_ref().map(|r| r.schema);
+                let defs = schema.map_or(&[][..], |s| s.indexes);
+                let tables = defs
+                    .iter()
+                    .map(|def| self.tx.raw().open(def.table))
+                    .collect::<Result<Vec<_>>>()?;
+                self.indexes.get_or_init(|| tables)
+            }
+        };
+        let table = tables.get(index).and_then(Option::as_ref);
+        Ok((self.reader()?, (def, table)))
     }
 
     /// The table's name.
@@ -327,25 +478,27 @@ impl<'tx, K: IntoKeyBytes, V: StoredValue> ReadTable<'tx, K, V> {
 }
 
 /// The write side shared by [`WriteTable`] and [`WriteBatch`](crate::WriteBatch):
-/// a table opened (lazily) in a write transaction.
-pub(crate) struct Writer<'tx> {
+/// a table opened (lazily) in a write transaction, with its indexes.
+pub(crate) struct Writer<'tx, V> {
     tx: &'tx WriteTransaction<'tx>,
     name: TableName,
-    schema: Option<&'static Schema>,
+    record: Option<RecordInfo<V>>,
     raw: Option<RawTableMut<'tx>>,
+    indexes: IndexWriter<'tx>,
 }
 
-impl<'tx> Writer<'tx> {
+impl<'tx, V> Writer<'tx, V> {
     pub(crate) fn new(
         tx: &'tx WriteTransaction<'tx>,
         name: TableName,
-        schema: Option<&'static Schema>,
+        record: Option<RecordInfo<V>>,
     ) -> Self {
         Self {
             tx,
             name,
-            schema,
+            record,
             raw: None,
+            indexes: IndexWriter::new(),
         }
     }
 
@@ -360,16 +513,54 @@ impl<'tx> Writer<'tx> {
     fn raw(&mut self) -> Result<&mut RawTableMut<'tx>> {
         let raw = match self.raw.take() {
             Some(raw) => raw,
-            None => {
-                schema::check_name(&self.name)?;
-                if let Some(schema) = self.schema {
-                    self.tx.check_schema(schema)?;
-                }
-                self.tx.note_opened(&self.name);
-                self.tx.raw().open(&self.name)?
-            }
+            None => self.open()?,
         };
         Ok(self.raw.insert(raw))
+    }
+
+    /// Opens the table: checks the name and the record schema, and rebuilds
+    /// the indexes if the record type's differ from the stored ones.
+    fn open(&mut self) -> Result<RawTableMut<'tx>> {
+        schema::check_name(&self.name)?;
+        self.tx.note_opened(&self.name);
+        let raw = self.tx.raw().open(&self.name)?;
+        if let Some(record) = self.record {
+            match self.tx.check_schema(record.schema)? {
+                SchemaState::Current => {}
+                // Records written before through the table's name need indexing.
+                SchemaState::Missing if record.schema.indexes.is_empty() => {}
+                SchemaState::Missing => self.rebuild(&record, &raw, &[])?,
+                SchemaState::IndexesChanged { stored } => self.rebuild(&record, &raw, &stored)?,
+            }
+        }
+        Ok(raw)
+    }
+
+    fn rebuild(
+        &mut self,
+        record: &RecordInfo<V>,
+        raw: &RawTableMut<'tx>,
+        stale: &[String],
+    ) -> Result<()> {
+        let txn = self.tx.raw();
+        self.indexes
+            .rebuild(record, raw, stale, &|table| txn.open(table), &|table| {
+                txn.delete_table(table)
+            })
+    }
+
+    /// Drops and rebuilds every index of the record type from the records.
+    pub(crate) fn rebuild_indexes(&mut self) -> Result<()> {
+        let Some(record) = self.record else {
+            return Ok(());
+        };
+        let raw = match self.raw.take() {
+            Some(raw) => raw,
+            None => self.open()?,
+        };
+        let rebuilt = self.rebuild(&record, &raw, &[]);
+        self.raw = Some(raw);
+        rebuilt
     }
 
     fn reader(&mut self) -> Result<Reader<'_, RawTableMut<'tx>>> {
@@ -380,11 +571,34 @@ impl<'tx> Writer<'tx> {
         })
     }
 
+    /// The table reader and index number `index` with its table.
+    #[allow(clippy::type_complexity)]
+    fn index_reader(
+        &mut self,
+        index: usize,
+    ) -> Result<(
+        Reader<'_, RawTableMut<'tx>>,
+        (&IndexDef, Option<&RawTableMut<'tx>>),
+    )> {
+        let def = index_def(&self.name, self.record.as_ref(), index)?;
+        self.raw()?;
+        let txn = self.tx.raw();
+        self.indexes.table(index, def, &|table| txn.open(table))?;
+        Ok((
+            Reader {
+                name: &self.name,
+                raw: self.raw.as_ref(),
+            },
+            (def, self.indexes.get(index)),
+        ))
+    }
+
     fn backend(&self) -> impl Fn(BackendError) -> Error + '_ {
         move |e| Error::backend(Some(&self.name), e)
     }
 
-    pub(crate) fn put<V: StoredValue>(&mut self, key: &[u8], value: &V) -> Result<()> {
+    /// Serializes `value` and stores it under `key`, without index upkeep.
+    pub(crate) fn put<T: StoredValue>(&mut self, key: &[u8], value: &T) -> Result<()> {
         let tx = self.tx;
         let mut scratch = tx.raw().scratch().try_borrow_mut();
         let mut fresh = Vec::new();
@@ -405,10 +619,68 @@ impl<'tx> Writer<'tx> {
         raw.insert(key, value).map_err(self.backend())
     }
 
+    /// Removes `key`, without index upkeep.
     pub(crate) fn delete(&mut self, key: &[u8]) -> Result<bool> {
         let raw = self.raw()?;
         raw.remove(key).map_err(self.backend())
     }
+
+    /// The record type, if it has indexes to keep up.
+    fn indexed(&self) -> Option<RecordInfo<V>> {
+        self.record
+            .filter(|record| !record.schema.indexes.is_empty())
+    }
+
+    /// Stores a record under `key`, keeping its indexes in step.
+    pub(crate) fn put_record(&mut self, key: &[u8], value: &V) -> Result<()>
+    where
+        V: StoredValue,
+    {
+        let Some(record) = self.indexed() else {
+            return self.put(key, value);
+        };
+        self.raw()?;
+        let old = IndexWriter::stored_entries(&record, &self.name, self.raw.as_ref(), key)?;
+        let new = IndexWriter::entries(&record, value);
+        let txn = self.tx.raw();
+        self.indexes
+            .update(record.schema, key, old.as_ref(), Some(&new), &|table| {
+                txn.open(table)
+            })?;
+        self.put(key, value)
+    }
+
+    /// Removes the record under `key` and its index entries.
+    pub(crate) fn delete_record(&mut self, key: &[u8]) -> Result<bool> {
+        let Some(record) = self.indexed() else {
+            return self.delete(key);
+        };
+        self.raw()?;
+        let Some(old) = IndexWriter::stored_entries(&record, &self.name, self.raw.as_ref(), key)?
+        else {
+            return Ok(false);
+        };
+        let txn = self.tx.raw();
+        self.indexes
+            .update(record.schema, key, Some(&old), None, &|table| {
+                txn.open(table)
+            })?;
+        self.delete(key)
+    }
+}
+
+/// Index number `index` of the record type.
+fn index_def<V>(
+    table: &str,
+    record: Option<&RecordInfo<V>>,
+    index: usize,
+) -> Result<&'static IndexDef> {
+    record
+        .and_then(|record| record.schema.indexes.get(index))
+        .ok_or_else(|| Error::IndexNotBuilt {
+            table: table.to_owned(),
+            index: format!("#{index}"),
+        })
 }
 
 /// A table handle inside a [`WriteTransaction`]: reads see the transaction's
@@ -418,12 +690,12 @@ impl<'tx> Writer<'tx> {
 /// method takes `&mut self` because the table is opened on first use; iterate
 /// a range to the end (or drop it) before writing again.
 pub struct WriteTable<'tx, K, V> {
-    writer: Writer<'tx>,
-    _types: PhantomData<fn() -> (K, V)>,
+    writer: Writer<'tx, V>,
+    _types: PhantomData<fn() -> K>,
 }
 
 impl<'tx, K: IntoKeyBytes, V: StoredValue> WriteTable<'tx, K, V> {
-    pub(crate) fn new(writer: Writer<'tx>) -> Self {
+    pub(crate) fn new(writer: Writer<'tx, V>) -> Self {
         Self {
             writer,
             _types: PhantomData,
@@ -434,14 +706,26 @@ impl<'tx, K: IntoKeyBytes, V: StoredValue> WriteTable<'tx, K, V> {
         self.writer.reader()
     }
 
+    #[allow(clippy::type_complexity)]
+    fn index_reader(
+        &mut self,
+        index: usize,
+    ) -> Result<(
+        Reader<'_, RawTableMut<'tx>>,
+        (&IndexDef, Option<&RawTableMut<'tx>>),
+    )> {
+        self.writer.index_reader(index)
+    }
+
     /// The table's name.
     pub fn name(&self) -> &str {
         self.writer.name()
     }
 
-    /// Serializes `value` and stores it under `key`, replacing any previous value.
+    /// Serializes `value` and stores it under `key`, replacing any previous
+    /// value (and keeping a record type's indexes in step).
     pub fn put(&mut self, key: impl AsKey<K::Key>, value: &V) -> Result<()> {
-        self.writer.put(key.into_key_bytes().as_ref(), value)
+        self.writer.put_record(key.into_key_bytes().as_ref(), value)
     }
 
     /// Stores every `(key, value)` pair.
@@ -456,9 +740,9 @@ impl<'tx, K: IntoKeyBytes, V: StoredValue> WriteTable<'tx, K, V> {
         Ok(())
     }
 
-    /// Removes `key`; returns whether it was there.
+    /// Removes `key` (and a record's index entries); returns whether it was there.
     pub fn delete(&mut self, key: impl AsKey<K::Key>) -> Result<bool> {
-        self.writer.delete(key.into_key_bytes().as_ref())
+        self.writer.delete_record(key.into_key_bytes().as_ref())
     }
 
     read_methods!(mut);
@@ -466,10 +750,21 @@ impl<'tx, K: IntoKeyBytes, V: StoredValue> WriteTable<'tx, K, V> {
 
 impl<'tx, R: StoredRecord> WriteTable<'tx, R::Key, R> {
     /// Stores `record` under the key its `#[key]` fields make, replacing any
-    /// record with the same key.
+    /// record with the same key, and updates its indexes.
+    ///
+    /// A value that a unique index already holds for another record gives
+    /// [`Error::UniqueViolation`] and changes nothing.
     pub fn insert(&mut self, record: &R) -> Result<()> {
         self.writer
-            .put(record.key_ref().into_key_bytes().as_ref(), record)
+            .put_record(record.key_ref().into_key_bytes().as_ref(), record)
+    }
+
+    /// Empties every index of the record type and builds it again from the
+    /// records. Indexes are rebuilt by themselves when a table is first opened
+    /// for writing with a record type whose indexes changed; this is for
+    /// repairs.
+    pub fn rebuild_indexes(&mut self) -> Result<()> {
+        self.writer.rebuild_indexes()
     }
 
     /// Stores every record of `records`.
@@ -481,111 +776,6 @@ impl<'tx, R: StoredRecord> WriteTable<'tx, R::Key, R> {
             self.insert(record.borrow())?;
         }
         Ok(())
-    }
-}
-
-/// An iterator over the entries of a key range, from
-/// [`ReadTable::range`]/[`prefix`](ReadTable::prefix)/[`iter`](ReadTable::iter)
-/// and the same on [`WriteTable`].
-///
-/// Yields entries in key order, or backwards with `.rev()`. A damaged entry
-/// yields [`Error::Corrupt`] and iteration goes on with the next.
-pub struct Range<'a, K, V> {
-    name: &'a str,
-    inner: Option<RawRange<'a>>,
-    _types: PhantomData<fn() -> (K, V)>,
-}
-
-impl<'a, K: FromKeyBytes, V: StoredValue> Range<'a, K, V> {
-    fn entry(
-        &self,
-        item: Result<(RawBytes<'a>, RawBytes<'a>), BackendError>,
-    ) -> Result<Entry<'a, K, V>> {
-        let (key, value) = item.map_err(|e| Error::backend(Some(self.name), e))?;
-        let decoded = K::from_key_bytes(key.bytes())
-            .map_err(|e| Error::corrupt(self.name, key.bytes(), "key", e))?;
-        Entry::new(decoded, value).map_err(|e| Error::corrupt(self.name, key.bytes(), "value", e))
-    }
-}
-
-impl<'a, K: FromKeyBytes, V: StoredValue> Iterator for Range<'a, K, V> {
-    type Item = Result<Entry<'a, K, V>>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let item = self.inner.as_mut()?.next()?;
-        Some(self.entry(item))
-    }
-}
-
-impl<K: FromKeyBytes, V: StoredValue> DoubleEndedIterator for Range<'_, K, V> {
-    fn next_back(&mut self) -> Option<Self::Item> {
-        let item = self.inner.as_mut()?.next_back()?;
-        Some(self.entry(item))
-    }
-}
-
-/// One validated entry of a [`Range`]: a decoded key and the archived value.
-pub struct Entry<'a, K, V> {
-    key: K,
-    value: ValueBytes<'a>,
-    _value: PhantomData<fn() -> V>,
-}
-
-/// Where an entry's validated value bytes live.
-enum ValueBytes<'a> {
-    /// In the store's page, which happened to be aligned.
-    InPlace(RawBytes<'a>),
-    /// In an aligned copy.
-    Copied(PooledBuf),
-}
-
-impl<'a, K, V: StoredValue> Entry<'a, K, V> {
-    fn new(key: K, value: RawBytes<'a>) -> Result<Self, rkyv::rancor::BoxedError> {
-        let mut buf = PooledBuf::take();
-        let aligned = value::aligned(value.bytes(), &mut buf);
-        value::check::<V>(aligned)?;
-        let in_place = core::ptr::eq(aligned, value.bytes());
-        Ok(Self {
-            key,
-            value: if in_place {
-                ValueBytes::InPlace(value)
-            } else {
-                ValueBytes::Copied(buf)
-            },
-            _value: PhantomData,
-        })
-    }
-
-    /// The decoded key.
-    pub fn key(&self) -> &K {
-        &self.key
-    }
-
-    /// The decoded key, by value.
-    pub fn into_key(self) -> K {
-        self.key
-    }
-
-    /// The archived value.
-    pub fn value(&self) -> &V::Archived {
-        let bytes = match &self.value {
-            ValueBytes::InPlace(raw) => raw.bytes(),
-            ValueBytes::Copied(buf) => buf.as_slice(),
-        };
-        // SAFETY: `Entry::new` validated exactly these bytes with
-        // `value::check::<V>` at this address, and they cannot have changed
-        // since: the store's page is immutable while its guard is held (the
-        // range borrows the table, so no write can happen meanwhile), and the
-        // copy is owned by this entry and never written after validation.
-        unsafe { rkyv::access_unchecked::<V::Archived>(bytes) }
-    }
-}
-
-impl<K: fmt::Debug, V> fmt::Debug for Entry<'_, K, V> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Entry")
-            .field("key", &self.key)
-            .finish_non_exhaustive()
     }
 }
 
@@ -612,8 +802,8 @@ impl<K: fmt::Debug, V> fmt::Debug for Entry<'_, K, V> {
 pub struct Table<K, V> {
     storage: Storage,
     name: TableName,
-    schema: Option<&'static Schema>,
-    _types: PhantomData<fn() -> (K, V)>,
+    record: Option<RecordInfo<V>>,
+    _types: PhantomData<fn() -> K>,
 }
 
 impl<K, V> Clone for Table<K, V> {
@@ -621,7 +811,7 @@ impl<K, V> Clone for Table<K, V> {
         Self {
             storage: self.storage.clone(),
             name: self.name.clone(),
-            schema: self.schema,
+            record: self.record,
             _types: PhantomData,
         }
     }
@@ -636,11 +826,11 @@ impl<K, V> fmt::Debug for Table<K, V> {
 }
 
 impl<K: IntoKeyBytes, V: StoredValue> Table<K, V> {
-    pub(crate) fn new(storage: Storage, name: TableName, schema: Option<&'static Schema>) -> Self {
+    pub(crate) fn new(storage: Storage, name: TableName, record: Option<RecordInfo<V>>) -> Self {
         Self {
             storage,
             name,
-            schema,
+            record,
             _types: PhantomData,
         }
     }
@@ -652,14 +842,14 @@ impl<K: IntoKeyBytes, V: StoredValue> Table<K, V> {
 
     fn read<R>(&self, f: impl FnOnce(&mut ReadTable<'_, K, V>) -> Result<R>) -> Result<R> {
         self.storage.read(|tx| {
-            let mut table = ReadTable::new(tx, self.name.clone(), self.schema);
+            let mut table = ReadTable::new(tx, self.name.clone(), self.record);
             f(&mut table)
         })
     }
 
     fn write<R>(&self, f: impl FnOnce(&mut WriteTable<'_, K, V>) -> Result<R>) -> Result<R> {
         self.storage.write(|tx| {
-            let mut table = WriteTable::new(Writer::new(tx, self.name.clone(), self.schema));
+            let mut table = WriteTable::new(Writer::new(tx, self.name.clone(), self.record));
             f(&mut table)
         })
     }
@@ -745,6 +935,48 @@ impl<K: IntoKeyBytes, V: StoredValue> Table<K, V> {
     }
 }
 
+impl<K: IntoKeyBytes, V: StoredValue> Table<K, V> {
+    /// Before an index query: if the stored indexes are not those of the
+    /// record type, build them in a write transaction of their own.
+    fn ensure_indexes(&self) -> Result<()> {
+        let Some(record) = self.record.filter(|r| !r.schema.indexes.is_empty()) else {
+            return Ok(());
+        };
+        if self.storage.trusts(record.schema) {
+            return Ok(());
+        }
+        let ready = self.read(|table| Ok(table.opened()?.indexes_ready))?;
+        if !ready {
+            self.write(|table| table.reader().map(drop))?;
+        }
+        Ok(())
+    }
+
+    /// Lookup in a unique index; see [`ReadTable::__get_by_index`].
+    #[doc(hidden)]
+    pub fn __get_by_index<R>(
+        &self,
+        index: usize,
+        value: impl IntoKeyBytes,
+        f: impl FnOnce(&V::Archived) -> R,
+    ) -> Result<Option<R>> {
+        self.ensure_indexes()?;
+        self.read(|table| table.__get_by_index(index, value, f))
+    }
+
+    /// Records by index; see [`ReadTable::__find_by_index`].
+    #[doc(hidden)]
+    pub fn __find_by_index<R>(
+        &self,
+        index: usize,
+        bounds: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+        f: impl FnMut(&K::Key, &V::Archived) -> Option<R>,
+    ) -> Result<Vec<R>> {
+        self.ensure_indexes()?;
+        self.read(|table| table.__find_by_index(index, bounds, f))
+    }
+}
+
 impl<R: StoredRecord> Table<R::Key, R> {
     /// Stores `record` under its key, in a transaction of its own.
     pub fn insert(&self, record: &R) -> Result<()> {
@@ -754,5 +986,11 @@ impl<R: StoredRecord> Table<R::Key, R> {
     /// Stores every record in one transaction: all or none.
     pub fn insert_batch<B: Borrow<R>>(&self, records: impl IntoIterator<Item = B>) -> Result<()> {
         self.write(|table| table.insert_batch(records))
+    }
+
+    /// Rebuilds every index of the record type in a transaction of its own;
+    /// see [`WriteTable::rebuild_indexes`].
+    pub fn rebuild_indexes(&self) -> Result<()> {
+        self.write(|table| table.rebuild_indexes())
     }
 }

@@ -5,9 +5,10 @@ use std::any::Any;
 
 use crate::backend::{ReadTxn, WriteTxn};
 use crate::error::{Error, Result};
+use crate::index::RecordInfo;
 use crate::key::IntoKeyBytes;
 use crate::record::StoredRecord;
-use crate::schema::{self, Schema};
+use crate::schema::{self, Schema, SchemaState};
 use crate::storage::Shared;
 use crate::table::{ReadTable, TableName, WriteTable, Writer};
 use crate::value::StoredValue;
@@ -35,14 +36,15 @@ impl<'s> ReadTransaction<'s> {
         &self.txn
     }
 
-    pub(crate) fn check_schema(&self, schema: &'static Schema) -> Result<()> {
+    pub(crate) fn check_schema(&self, schema: &'static Schema) -> Result<SchemaState> {
         if self.shared.schemas.trusts(schema) {
-            return Ok(());
+            return Ok(SchemaState::Current);
         }
-        if schema::check_read(&self.txn, schema)? {
+        let state = schema::check_read(&self.txn, schema)?;
+        if state == SchemaState::Current {
             self.shared.schemas.trust(schema);
         }
-        Ok(())
+        Ok(state)
     }
 
     /// A handle on the table `name`, with keys of type `K` and values of type `V`.
@@ -73,7 +75,7 @@ impl<'s> ReadTransaction<'s> {
     /// A handle on the table of the record type `R`, keyed by its `#[key]`
     /// fields. The stored schema is checked against `R` when the table is opened.
     pub fn records<R: StoredRecord>(&self) -> ReadTable<'_, R::Key, R> {
-        ReadTable::new(self, TableName::of::<R>(), Some(R::SCHEMA))
+        ReadTable::new(self, TableName::of::<R>(), Some(RecordInfo::of()))
     }
 }
 
@@ -113,13 +115,13 @@ impl<'s> WriteTransaction<'s> {
         }
     }
 
-    pub(crate) fn check_schema(&self, schema: &'static Schema) -> Result<()> {
+    pub(crate) fn check_schema(&self, schema: &'static Schema) -> Result<SchemaState> {
         if self.shared.schemas.trusts(schema) {
-            return Ok(());
+            return Ok(SchemaState::Current);
         }
-        schema::check_write(&self.txn, schema)?;
+        let state = schema::check_write(&self.txn, schema)?;
         self.checked.borrow_mut().push(schema);
-        Ok(())
+        Ok(state)
     }
 
     pub(crate) fn commit(self) -> Result<()> {
@@ -156,7 +158,11 @@ impl<'s> WriteTransaction<'s> {
     /// fields. The schema of `R` is stored with the table on first write and
     /// checked against it afterwards.
     pub fn records<R: StoredRecord>(&self) -> WriteTable<'_, R::Key, R> {
-        WriteTable::new(Writer::new(self, TableName::of::<R>(), Some(R::SCHEMA)))
+        WriteTable::new(Writer::new(
+            self,
+            TableName::of::<R>(),
+            Some(RecordInfo::of()),
+        ))
     }
 
     /// A [`WriteBatch`] on the table `name`: puts with any key and value types.
@@ -190,7 +196,7 @@ impl<'s> WriteTransaction<'s> {
 /// # }
 /// ```
 pub struct WriteBatch<'tx> {
-    writer: Writer<'tx>,
+    writer: Writer<'tx, ()>,
 }
 
 impl<'tx> WriteBatch<'tx> {

@@ -2,7 +2,7 @@
 //! so errors can point at it.
 
 use heck::ToSnakeCase;
-use syn::{Data, DeriveInput, Fields, Ident, Path, Type, Visibility};
+use syn::{Data, DeriveInput, Fields, Ident, LitStr, Path, Type, Visibility};
 
 use crate::attr::{self, FieldAttrs, RecordAttrs};
 use crate::ctxt::Ctxt;
@@ -13,6 +13,20 @@ pub struct Record<'a> {
     pub vis: &'a Visibility,
     pub attrs: RecordAttrs,
     pub fields: Vec<Field<'a>>,
+    pub indexes: Vec<Index>,
+}
+
+/// A secondary index: on one field, or on several (`#[stored(index(..))]`).
+pub struct Index {
+    /// Its name: the field's, the fields' joined by `_`, or the one given.
+    pub name: String,
+    /// Where errors about the index point.
+    pub tokens: proc_macro2::TokenStream,
+    pub unique: bool,
+    /// Positions in [`Record::fields`] of the indexed fields, in order.
+    pub fields: Vec<usize>,
+    /// Declared on the struct (over a list of fields), not on a field.
+    pub composite: bool,
 }
 
 pub struct Field<'a> {
@@ -20,6 +34,50 @@ pub struct Field<'a> {
     pub ident: &'a Ident,
     pub ty: &'a Type,
     pub attrs: FieldAttrs<'a>,
+}
+
+/// The indexes in declaration order: field indexes, then struct-level ones.
+fn indexes(cx: &Ctxt, fields: &[Field<'_>], attrs: &RecordAttrs) -> Vec<Index> {
+    let on_fields = fields.iter().enumerate().filter_map(|(position, field)| {
+        let index = field.attrs.index.as_ref()?;
+        Some(Index {
+            name: index
+                .name
+                .as_ref()
+                .map_or_else(|| field.ident.to_string(), LitStr::value),
+            tokens: index.tokens.clone(),
+            unique: index.unique,
+            fields: vec![position],
+            composite: false,
+        })
+    });
+    let on_struct = attrs.indexes.iter().map(|index| {
+        let positions: Vec<usize> = index
+            .fields
+            .iter()
+            .filter_map(|name| {
+                let position = fields.iter().position(|f| f.ident == name);
+                if position.is_none() {
+                    cx.error_spanned_by(name, format!("no field `{name}` to index"));
+                }
+                position
+            })
+            .collect();
+        let joined = index
+            .fields
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("_");
+        Index {
+            name: index.name.as_ref().map_or(joined, LitStr::value),
+            tokens: index.tokens.clone(),
+            unique: index.unique,
+            fields: positions,
+            composite: true,
+        }
+    });
+    on_fields.chain(on_struct).collect()
 }
 
 impl<'a> Record<'a> {
@@ -65,7 +123,7 @@ impl<'a> Record<'a> {
                 return None;
             }
         };
-        let fields = fields
+        let fields: Vec<Field<'a>> = fields
             .iter()
             .filter_map(|field| {
                 Some(Field {
@@ -76,12 +134,14 @@ impl<'a> Record<'a> {
                 })
             })
             .collect();
+        let indexes = indexes(cx, &fields, &attrs);
         Some(Record {
             input,
             ident,
             vis: &input.vis,
             attrs,
             fields,
+            indexes,
         })
     }
 

@@ -8,12 +8,31 @@ use crate::ctxt::Ctxt;
 
 pub const STORED: &str = "stored";
 pub const KEY: &str = "key";
+pub const INDEX: &str = "index";
 pub const TABLE: &str = "table";
 pub const VERSION: &str = "version";
 pub const CRATE: &str = "crate";
+pub const UNIQUE: &str = "unique";
+pub const NAME: &str = "name";
+pub const FIELDS: &str = "fields";
 
 /// Arguments `#[stored(..)]` accepts.
-const STORED_ARGUMENTS: &[&str] = &[TABLE, VERSION, CRATE];
+const STORED_ARGUMENTS: &[&str] = &[TABLE, VERSION, CRATE, INDEX];
+/// Options `#[index(..)]` on a field accepts.
+const FIELD_INDEX_OPTIONS: &[&str] = &[UNIQUE, NAME];
+/// Options `#[stored(index(..))]` accepts.
+const RECORD_INDEX_OPTIONS: &[&str] = &[FIELDS, UNIQUE, NAME];
+
+/// `#[index]` or `#[index(unique, name = "..")]` on a field, or
+/// `#[stored(index(fields(a, b), unique, name = ".."))]` on the struct.
+pub struct IndexAttr {
+    /// The attribute's tokens, for errors about the index as a whole.
+    pub tokens: proc_macro2::TokenStream,
+    pub unique: bool,
+    pub name: Option<LitStr>,
+    /// The fields of a struct-level index, in order; empty on a field.
+    pub fields: Vec<Ident>,
+}
 
 /// What `#[stored(..)]` and `#[rkyv(..)]` say about the struct.
 #[derive(Default)]
@@ -25,6 +44,8 @@ pub struct RecordAttrs {
     pub archived: Option<Ident>,
     /// `#[rkyv(as = ..)]`: the archived type is some other type.
     pub archived_as_other: bool,
+    /// `#[stored(index(..))]`: indexes over several fields.
+    pub indexes: Vec<IndexAttr>,
 }
 
 /// What the attributes of one field say.
@@ -32,6 +53,8 @@ pub struct RecordAttrs {
 pub struct FieldAttrs<'a> {
     /// The `#[key]` attribute, if the field has one.
     pub key: Option<&'a Attribute>,
+    /// The `#[index]` attribute, if the field has one.
+    pub index: Option<IndexAttr>,
 }
 
 /// Reports an argument nobody knows, suggesting the closest known one, and
@@ -137,8 +160,69 @@ fn stored_argument(
             Some(_) => duplicate(CRATE),
             None => out.krate = Some(path),
         }
+    } else if meta.path.is_ident(INDEX) {
+        let path = &meta.path;
+        let mut index = IndexAttr {
+            tokens: quote::quote!(#path),
+            unique: false,
+            name: None,
+            fields: Vec::new(),
+        };
+        let mut has_fields = false;
+        meta.parse_nested_meta(|option| {
+            if option.path.is_ident(FIELDS) {
+                has_fields = true;
+                option.parse_nested_meta(|field| {
+                    match field.path.get_ident() {
+                        Some(ident) => index.fields.push(ident.clone()),
+                        None => cx.error_spanned_by(&field.path, "expected a field name"),
+                    }
+                    Ok(())
+                })
+            } else {
+                index_option(
+                    cx,
+                    &option,
+                    &mut index,
+                    "stored(index(..))",
+                    RECORD_INDEX_OPTIONS,
+                )
+            }
+        })?;
+        if !has_fields {
+            cx.error_spanned_by(
+                &index.tokens,
+                "a struct-level index names its fields: `#[stored(index(fields(a, b)))]`; for one field write `#[index]` on the field",
+            );
+        }
+        out.indexes.push(index);
     } else {
         return unknown_argument(cx, meta, STORED, STORED_ARGUMENTS);
+    }
+    Ok(())
+}
+
+/// `unique` or `name = ".."` inside an index attribute.
+fn index_option(
+    cx: &Ctxt,
+    option: &ParseNestedMeta<'_>,
+    index: &mut IndexAttr,
+    attribute: &str,
+    known: &[&str],
+) -> syn::Result<()> {
+    if option.path.is_ident(UNIQUE) {
+        if index.unique {
+            cx.error_spanned_by(&option.path, "duplicate `unique`; give it once");
+        }
+        index.unique = true;
+    } else if option.path.is_ident(NAME) {
+        let name: LitStr = option.value()?.parse()?;
+        match index.name {
+            Some(_) => cx.error_spanned_by(&option.path, "duplicate `name` argument; give it once"),
+            None => index.name = Some(name),
+        }
+    } else {
+        return unknown_argument(cx, option, attribute, known);
     }
     Ok(())
 }
@@ -177,6 +261,27 @@ pub fn field<'a>(cx: &Ctxt, field: &'a syn::Field) -> FieldAttrs<'a> {
             match out.key {
                 Some(_) => cx.error_spanned_by(attr, "duplicate `#[key]` on one field"),
                 None => out.key = Some(attr),
+            }
+        } else if attr.path().is_ident(INDEX) {
+            let mut index = IndexAttr {
+                tokens: quote::quote!(#attr),
+                unique: false,
+                name: None,
+                fields: Vec::new(),
+            };
+            if let Meta::List(_) = attr.meta {
+                let parsed = attr.parse_nested_meta(|option| {
+                    index_option(cx, &option, &mut index, INDEX, FIELD_INDEX_OPTIONS)
+                });
+                if let Err(error) = parsed {
+                    cx.syn_error(error);
+                }
+            } else if let Meta::NameValue(_) = attr.meta {
+                cx.error_spanned_by(&attr.meta, "write `#[index]` or `#[index(unique)]`");
+            }
+            match out.index {
+                Some(_) => cx.error_spanned_by(attr, "duplicate `#[index]` on one field; one index per field, or name several with `#[stored(index(..))]`"),
+                None => out.index = Some(index),
             }
         }
     }

@@ -2,7 +2,7 @@
 
 use quote::ToTokens;
 
-use crate::ast::{Field, Record};
+use crate::ast::{Field, Index, Record};
 use crate::ctxt::Ctxt;
 use crate::types::{self, Shape};
 
@@ -16,6 +16,131 @@ pub fn check(cx: &Ctxt, record: &Record<'_>) {
         key_type(cx, field);
     }
     table_name(cx, record);
+    for index in &record.indexes {
+        index_not_on_key(cx, record, index);
+        index_fields(cx, record, index);
+    }
+    index_names(cx, record);
+    indexes_need_own_archive(cx, record);
+}
+
+/// A key field is found and ordered by the key already; an index on it is redundant.
+fn index_not_on_key(cx: &Ctxt, record: &Record<'_>, index: &Index) {
+    if index.composite {
+        return;
+    }
+    let field = &record.fields[index.fields[0]];
+    if field.attrs.key.is_some() {
+        cx.error_spanned_by(
+            &index.tokens,
+            format!(
+                "`#[index]` on key field `{}`: records are already found and ordered by their key; remove `#[index]` (or `#[key]`)",
+                field.ident
+            ),
+        );
+    }
+}
+
+/// Index values need an order-preserving encoding; an index covers one to four fields, each once.
+fn index_fields(cx: &Ctxt, record: &Record<'_>, index: &Index) {
+    if index.composite && index.fields.is_empty() {
+        cx.error_spanned_by(
+            &index.tokens,
+            "an index needs at least one field: `fields(a, b)`",
+        );
+    }
+    if index.fields.len() > MAX_KEY_FIELDS {
+        cx.error_spanned_by(
+            &index.tokens,
+            format!(
+                "an index covers at most {MAX_KEY_FIELDS} fields; this one has {}",
+                index.fields.len()
+            ),
+        );
+    }
+    for (i, position) in index.fields.iter().enumerate() {
+        let field = &record.fields[*position];
+        if index.fields[..i].contains(position) {
+            cx.error_spanned_by(
+                &index.tokens,
+                format!(
+                    "field `{}` is listed twice in index `{}`",
+                    field.ident, index.name
+                ),
+            );
+        }
+        if let Some(problem) = index_type_problem(field) {
+            cx.error_spanned_by(field.ty.to_token_stream(), problem);
+        }
+    }
+}
+
+/// Why a field's type cannot be indexed, if it cannot.
+fn index_type_problem(field: &Field<'_>) -> Option<String> {
+    let name = field.ident;
+    let shown = types::describe(field.ty);
+    let value = match types::shape(field.ty) {
+        Shape::Option(inner) => inner,
+        _ => field.ty,
+    };
+    let supported = match types::shape(value) {
+        Shape::Plain(_) | Shape::PointerSized(_) | Shape::String => true,
+        Shape::Native(ident) => *ident != "f32" && *ident != "f64" && *ident != "char",
+        Shape::Vec(inner) | Shape::Array(inner) => is_u8(inner),
+        _ => false,
+    };
+    if supported {
+        return None;
+    }
+    let why = if types::shape(value).is_float() {
+        "floats have no total order".to_owned()
+    } else {
+        format!("`{}` has no index encoding", types::describe(value))
+    };
+    Some(format!(
+        "`#[index]` field `{name}` has type `{shown}`; {why} - index values are integers, `bool`, `String`, `Vec<u8>` or `[u8; N]`, or an `Option` of one (only `Some` values are indexed)"
+    ))
+}
+
+/// Index names are distinct identifiers: each names a table of its own.
+fn index_names(cx: &Ctxt, record: &Record<'_>) {
+    for (i, index) in record.indexes.iter().enumerate() {
+        let valid = !index.name.is_empty()
+            && index
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            cx.error_spanned_by(
+                &index.tokens,
+                format!(
+                    "index name `{}` must be made of letters, digits and `_`",
+                    index.name
+                ),
+            );
+        } else if record.indexes[..i]
+            .iter()
+            .any(|other| other.name == index.name)
+        {
+            cx.error_spanned_by(
+                &index.tokens,
+                format!(
+                    "duplicate index name `{}`; give one of them another with `name = \"..\"`",
+                    index.name
+                ),
+            );
+        }
+    }
+}
+
+/// Index values of stored records are read from rkyv's archived struct.
+fn indexes_need_own_archive(cx: &Ctxt, record: &Record<'_>) {
+    if record.attrs.archived_as_other && !record.indexes.is_empty() {
+        cx.error_spanned_by(
+            &record.indexes[0].tokens,
+            "indexes read the fields of rkyv's archived struct, which `#[rkyv(as = ..)]` replaces; remove one of them",
+        );
+    }
 }
 
 /// A table stores one concrete type, so a record has no generic parameters.

@@ -5,7 +5,7 @@ use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{DeriveInput, Path, Type};
 
-use crate::ast::{Field, Record};
+use crate::ast::{Field, Index, Record};
 use crate::check;
 use crate::ctxt::Ctxt;
 use crate::types::{self, Shape};
@@ -60,6 +60,9 @@ fn expand(record: &Record<'_>) -> TokenStream {
     let description = description(record);
     let assertions = assertions(record, &krate, &keys);
     let accessors = accessors(record, &krate);
+    let index_defs = index_defs(record, &krate);
+    let index_values = index_values(record, &krate);
+    let index_queries = index_queries(record, &krate);
 
     quote! {
         #key_alias
@@ -74,6 +77,7 @@ fn expand(record: &Record<'_>) -> TokenStream {
                 const SCHEMA: &'static #krate::Schema = &#krate::Schema {
                     table: #table,
                     description: #description,
+                    indexes: #index_defs,
                 };
 
                 #[inline]
@@ -85,10 +89,245 @@ fn expand(record: &Record<'_>) -> TokenStream {
                 fn key(&self) -> <Self as #krate::StoredRecord>::Key {
                     #key
                 }
+
+                #index_values
             }
         };
 
         #accessors
+
+        #index_queries
+    }
+}
+
+/// `&[IndexDef { .. }, ..]`: the index definitions in the schema.
+fn index_defs(record: &Record<'_>, krate: &Path) -> TokenStream {
+    let table = record.table();
+    let defs = record.indexes.iter().map(|index| {
+        let name = &index.name;
+        let index_table = format!("__index:{table}:{name}");
+        let unique = index.unique;
+        let fields: Vec<String> = index
+            .fields
+            .iter()
+            .map(|&i| {
+                let field = &record.fields[i];
+                format!("{}: {}", field.ident, types::describe(field.ty))
+            })
+            .collect();
+        let description = format!(
+            "index {name} {} ({})",
+            if unique { "unique" } else { "multi" },
+            fields.join(", ")
+        );
+        quote! {
+            #krate::IndexDef {
+                name: #name,
+                table: #index_table,
+                unique: #unique,
+                description: #description,
+            }
+        }
+    });
+    quote!(&[#(#defs),*])
+}
+
+/// `index_value` and `archived_index_value`: the indexed fields' values,
+/// key-encoded, from a record and from its archive.
+fn index_values(record: &Record<'_>, krate: &Path) -> TokenStream {
+    if record.indexes.is_empty() {
+        return TokenStream::new();
+    }
+    let rkyv = quote!(#krate::__private::rkyv);
+    let arms = |archived: bool| -> Vec<TokenStream> {
+        record
+            .indexes
+            .iter()
+            .enumerate()
+            .map(|(number, index)| {
+                let bindings = index.fields.iter().enumerate().map(|(part, &i)| {
+                    let field = &record.fields[i];
+                    let name = field.ident;
+                    let binding = quote::format_ident!("__part{}", part);
+                    let optional = matches!(types::shape(field.ty), Shape::Option(_));
+                    let value = if archived {
+                        let view = view(field.ty, quote!(&archived.#name), &rkyv);
+                        let body = view.body;
+                        quote!(#body)
+                    } else if optional {
+                        quote!(::core::option::Option::as_ref(&self.#name))
+                    } else {
+                        quote!(&self.#name)
+                    };
+                    if optional {
+                        quote! {
+                            let ::core::option::Option::Some(#binding) = #value else {
+                                return false;
+                            };
+                        }
+                    } else {
+                        quote!(let #binding = #value;)
+                    }
+                });
+                let writes = (0..index.fields.len()).map(|part| {
+                    let binding = quote::format_ident!("__part{}", part);
+                    quote!(#krate::IntoKeyBytes::write_key_part(&#binding, out);)
+                });
+                quote! {
+                    #number => {
+                        #(#bindings)*
+                        #(#writes)*
+                        true
+                    }
+                }
+            })
+            .collect()
+    };
+    let own = arms(false);
+    let stored = arms(true);
+    quote! {
+        fn index_value(&self, index: usize, out: &mut #krate::KeyBuf) -> bool {
+            match index {
+                #(#own)*
+                _ => false,
+            }
+        }
+
+        fn archived_index_value(
+            archived: &<Self as #rkyv::Archive>::Archived,
+            index: usize,
+            out: &mut #krate::KeyBuf,
+        ) -> bool {
+            match index {
+                #(#stored)*
+                _ => false,
+            }
+        }
+    }
+}
+
+/// The value type queries of `index` take: the field's type (without its
+/// `Option`), or a tuple of the fields' types.
+fn index_value_type(record: &Record<'_>, index: &Index) -> TokenStream {
+    let types = index.fields.iter().map(|&i| {
+        let ty = record.fields[i].ty;
+        match types::shape(ty) {
+            Shape::Option(inner) => quote!(#inner),
+            _ => quote!(#ty),
+        }
+    });
+    if index.composite {
+        quote!((#(#types,)*))
+    } else {
+        quote!(#(#types)*)
+    }
+}
+
+/// The `{Name}Indexes` trait: typed `by_..` queries on every table handle.
+fn index_queries(record: &Record<'_>, krate: &Path) -> TokenStream {
+    if record.indexes.is_empty() {
+        return TokenStream::new();
+    }
+    let ident = record.ident;
+    let vis = record.vis;
+    let key = record.key_ident();
+    let archived = record.archived_ident();
+    let trait_ident = quote::format_ident!("{}Indexes", ident);
+    let one = quote!(::core::result::Result<::core::option::Option<__O>, #krate::Error>);
+    let many = quote!(::core::result::Result<::std::vec::Vec<__O>, #krate::Error>);
+    let each = quote!(impl ::core::ops::FnMut(&#key, &#archived) -> ::core::option::Option<__O>);
+
+    let mut signatures = Vec::new();
+    let mut bodies = Vec::new();
+    for (number, index) in record.indexes.iter().enumerate() {
+        let value_type = index_value_type(record, index);
+        let name = &index.name;
+        let by = quote::format_ident!("by_{}", name);
+        let by_range = quote::format_ident!("by_{}_range", name);
+        let by_prefix = quote::format_ident!("by_{}_prefix", name);
+        let (doc_by, sig_by, body_by) = if index.unique {
+            (
+                format!("The record whose `{name}` is `value` (unique index), through `f`."),
+                quote! {
+                    fn #by<__O>(
+                        self,
+                        value: impl #krate::AsKey<#value_type>,
+                        f: impl ::core::ops::FnOnce(&#archived) -> __O,
+                    ) -> #one
+                },
+                quote!(self.__get_by_index(#number, value, f)),
+            )
+        } else {
+            (
+                format!(
+                    "Records whose `{name}` is `value`, in key order, through `f` (kept where it returns `Some`)."
+                ),
+                quote! {
+                    fn #by<__O>(
+                        self,
+                        value: impl #krate::AsKey<#value_type>,
+                        f: #each,
+                    ) -> #many
+                },
+                quote!(self.__find_by_index(#number, #krate::__private::prefix_bounds(value), f)),
+            )
+        };
+        signatures.push(quote! { #[doc = #doc_by] #sig_by; });
+        bodies.push(quote! { #sig_by { #body_by } });
+
+        let doc_range = format!(
+            "Records whose `{name}` lies in `bounds`, in `{name}` order (then key order), through `f` (kept where it returns `Some`)."
+        );
+        let sig_range = quote! {
+            fn #by_range<__Q: #krate::AsKey<#value_type>, __O>(
+                self,
+                bounds: impl ::core::ops::RangeBounds<__Q>,
+                f: #each,
+            ) -> #many
+        };
+        signatures.push(quote! { #[doc = #doc_range] #sig_range; });
+        bodies.push(quote! { #sig_range { self.__find_by_index(#number, #krate::__private::value_bounds(bounds), f) } });
+
+        if index.composite {
+            let doc_prefix = format!(
+                "Records whose `{name}` starts with `prefix` (its leading fields), in index order, through `f` (kept where it returns `Some`)."
+            );
+            let sig_prefix = quote! {
+                fn #by_prefix<__P: #krate::KeyPrefix<#value_type>, __O>(
+                    self,
+                    prefix: impl #krate::AsKey<__P>,
+                    f: #each,
+                ) -> #many
+            };
+            signatures.push(quote! { #[doc = #doc_prefix] #sig_prefix; });
+            bodies.push(quote! { #sig_prefix { self.__find_by_index(#number, #krate::__private::prefix_bounds(prefix), f) } });
+        }
+    }
+    let doc = format!(
+        "Queries by the secondary indexes of [`{ident}`], on `storage.records::<{ident}>()` and on \
+         `tx.records::<{ident}>()` in transactions. Generated by `#[derive(StoredRecord)]`; \
+         import it to call them."
+    );
+    let handles = [
+        quote!(&'__a #krate::Table<#key, #ident>),
+        quote!(&'__a #krate::ReadTable<'__tx, #key, #ident>),
+        quote!(&'__a mut #krate::WriteTable<'__tx, #key, #ident>),
+    ];
+    let impls = handles.iter().map(|handle| {
+        quote! {
+            #[automatically_derived]
+            impl<'__a, '__tx> #trait_ident for #handle {
+                #(#bodies)*
+            }
+        }
+    });
+    quote! {
+        #[doc = #doc]
+        #vis trait #trait_ident: ::core::marker::Sized {
+            #(#signatures)*
+        }
+
+        #(#impls)*
     }
 }
 
@@ -128,7 +367,8 @@ fn key_alias(record: &Record<'_>, keys: &[&Field<'_>]) -> TokenStream {
     }
 }
 
-/// `users v1 key(id) fields(id: u64, name: String)`: the schema description.
+/// `users v1 key(id) fields(id: u64, name: String)`: the schema description
+/// of the layout (the indexes are described apart, in `IndexDef`).
 fn description(record: &Record<'_>) -> String {
     let keys: Vec<String> = record.keys().map(|f| f.ident.to_string()).collect();
     let fields: Vec<String> = record
@@ -243,7 +483,7 @@ fn view(ty: &Type, expr: TokenStream, rkyv: &TokenStream) -> View {
             }
         }
         Shape::Box(inner) => view(inner, quote!((#expr).get()), rkyv),
-        Shape::Array | Shape::Collection(_) | Shape::Borrowed | Shape::Other => View {
+        Shape::Array(_) | Shape::Collection(_) | Shape::Borrowed | Shape::Other => View {
             ty: quote!(&<#ty as #rkyv::Archive>::Archived),
             body: expr,
             doc: "as its archived form".to_owned(),
@@ -322,7 +562,7 @@ fn stub(record: &Record<'_>) -> TokenStream {
             impl #krate::StoredRecord for #ident_tokens {
                 type Key = #key_ident;
                 type KeyRef<'__a> = #key_ident where Self: '__a;
-                const SCHEMA: &'static #krate::Schema = &#krate::Schema { table: #table, description: "" };
+                const SCHEMA: &'static #krate::Schema = &#krate::Schema { table: #table, description: "", indexes: &[] };
                 fn key_ref(&self) -> <Self as #krate::StoredRecord>::KeyRef<'_> { #unreachable }
                 fn key(&self) -> <Self as #krate::StoredRecord>::Key { #unreachable }
             }

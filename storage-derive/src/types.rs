@@ -19,7 +19,7 @@ pub enum Shape<'a> {
     /// `Box<T>`.
     Box(&'a Type),
     /// `[T; N]`.
-    Array,
+    Array(&'a Type),
     /// `HashMap`, `BTreeMap`, `HashSet`, `BTreeSet` and friends.
     Collection(&'a syn::Ident),
     /// A reference or pointer.
@@ -60,7 +60,7 @@ fn only_type_argument(segment: &syn::PathSegment) -> Option<&Type> {
 pub fn shape(ty: &Type) -> Shape<'_> {
     match ty {
         Type::Reference(_) | Type::Ptr(_) => return Shape::Borrowed,
-        Type::Array(_) => return Shape::Array,
+        Type::Array(array) => return Shape::Array(&array.elem),
         Type::Group(group) => return shape(&group.elem),
         Type::Paren(paren) => return shape(&paren.elem),
         _ => {}

@@ -1,0 +1,292 @@
+//! Secondary indexes: kept in step with their table on insert, replace,
+//! delete and batch insert, unique clashes refused without a trace, and
+//! typed queries through the generated `{Record}Indexes` trait.
+
+use storage::{Error, Storage, StoredRecord};
+
+#[derive(
+    Debug, Clone, PartialEq, StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
+#[stored(table = "users", index(name = "place", fields(country, signup_day)))]
+struct User {
+    #[key]
+    id: u64,
+    #[index(unique)]
+    email: String,
+    #[index]
+    country: String,
+    #[index]
+    signup_day: u32,
+    #[index]
+    nickname: Option<String>,
+    name: String,
+}
+
+fn user(id: u64, email: &str, country: &str, signup_day: u32, nickname: Option<&str>) -> User {
+    User {
+        id,
+        email: email.into(),
+        country: country.into(),
+        signup_day,
+        nickname: nickname.map(Into::into),
+        name: format!("user {id}"),
+    }
+}
+
+fn ids(_: &UserKey, u: &ArchivedUser) -> Option<u64> {
+    Some(u.id())
+}
+
+fn seeded() -> Storage {
+    let storage = Storage::in_memory().unwrap();
+    storage
+        .records::<User>()
+        .insert_batch([
+            user(1, "a@x.org", "NZ", 150, Some("ace")),
+            user(2, "b@x.org", "FR", 100, None),
+            user(3, "c@x.org", "NZ", 120, Some("cat")),
+            user(4, "d@x.org", "NZ", 150, None),
+            user(5, "e@x.org", "DE", 300, Some("eel")),
+        ])
+        .unwrap();
+    storage
+}
+
+#[test]
+fn the_schema_lists_the_indexes() {
+    let names: Vec<&str> = User::SCHEMA.indexes.iter().map(|i| i.name).collect();
+    assert_eq!(
+        names,
+        ["email", "country", "signup_day", "nickname", "place"]
+    );
+    for index in User::SCHEMA.indexes {
+        assert_eq!(
+            index.table,
+            storage::__private::index_table_name("users", index.name)
+        );
+    }
+    assert!(User::SCHEMA.indexes[0].unique);
+    assert_eq!(
+        User::SCHEMA.indexes[4].description,
+        "index place multi (country: String, signup_day: u32)"
+    );
+}
+
+#[test]
+fn lookups_by_unique_and_non_unique_indexes() -> storage::Result<()> {
+    let storage = seeded();
+    let users = storage.records::<User>();
+    assert_eq!(users.by_email("c@x.org", |u| u.id())?, Some(3));
+    assert_eq!(users.by_email("nobody@x.org", |u| u.id())?, None);
+    // Equal values come back in key order.
+    assert_eq!(users.by_country("NZ", ids)?, [1, 3, 4]);
+    assert_eq!(users.by_country(String::from("NZ"), ids)?, [1, 3, 4]);
+    assert_eq!(users.by_country("US", ids)?, Vec::<u64>::new());
+    // Ranges run in value order, then key order.
+    assert_eq!(users.by_signup_day_range(100..=150, ids)?, [2, 3, 1, 4]);
+    assert_eq!(users.by_signup_day_range(121.., ids)?, [1, 4, 5]);
+    assert_eq!(users.by_country_range("E".."O", ids)?, [2, 1, 3, 4]);
+    assert_eq!(users.by_country_range("G".., ids)?, [1, 3, 4]);
+    // Only `Some` values of an optional field are indexed.
+    assert_eq!(users.by_nickname_range::<&str, _>(.., ids)?, [1, 3, 5]);
+    assert_eq!(users.by_nickname("cat", ids)?, [3]);
+    // A composite index: whole values and leading parts.
+    assert_eq!(users.by_place(("NZ", 150), ids)?, [1, 4]);
+    assert_eq!(users.by_place_prefix(("NZ",), ids)?, [3, 1, 4]);
+    assert_eq!(users.by_place_range(("NZ", 0)..("NZ", 150), ids)?, [3]);
+    Ok(())
+}
+
+#[test]
+fn queries_work_inside_transactions_and_see_their_writes() -> storage::Result<()> {
+    let storage = seeded();
+    storage.write(|tx| {
+        let mut users = tx.records::<User>();
+        users.insert(&user(6, "f@x.org", "NZ", 10, None))?;
+        assert_eq!(users.by_country("NZ", ids)?, [1, 3, 4, 6]);
+        assert_eq!(users.by_email("f@x.org", |u| u.id())?, Some(6));
+        Ok(())
+    })?;
+    storage.read(|tx| {
+        let users = tx.records::<User>();
+        assert_eq!(users.by_signup_day(10, ids)?, [6]);
+        Ok(())
+    })
+}
+
+#[test]
+fn replacing_and_deleting_keep_indexes_exact() -> storage::Result<()> {
+    let storage = seeded();
+    let users = storage.records::<User>();
+    // Replace: new country and email, nickname removed.
+    users.insert(&user(1, "a2@x.org", "FR", 150, None))?;
+    assert_eq!(users.by_email("a@x.org", |u| u.id())?, None);
+    assert_eq!(users.by_email("a2@x.org", |u| u.id())?, Some(1));
+    assert_eq!(users.by_country("NZ", ids)?, [3, 4]);
+    assert_eq!(users.by_country("FR", ids)?, [1, 2]);
+    assert_eq!(users.by_nickname("ace", ids)?, Vec::<u64>::new());
+    assert_eq!(users.by_place(("FR", 150), ids)?, [1]);
+
+    // Replacing a record with itself, or keeping its own unique value, is no clash.
+    users.insert(&user(1, "a2@x.org", "FR", 150, None))?;
+    users.insert(&user(1, "a2@x.org", "DE", 151, Some("new")))?;
+    assert_eq!(
+        users
+            .by_email("a2@x.org", |u| u.country().to_owned())?
+            .as_deref(),
+        Some("DE")
+    );
+
+    assert!(users.delete(3)?);
+    assert_eq!(users.by_country("NZ", ids)?, [4]);
+    assert_eq!(users.by_email("c@x.org", |u| u.id())?, None);
+    assert_eq!(users.by_nickname("cat", ids)?, Vec::<u64>::new());
+    assert!(!users.delete(3)?);
+    Ok(())
+}
+
+#[test]
+fn a_unique_clash_is_refused_and_the_transaction_writes_nothing() -> storage::Result<()> {
+    let storage = seeded();
+    let before = storage
+        .records::<User>()
+        .scan(|k, u| Some((*k, u.email().to_owned())))?;
+    let err = storage
+        .write(|tx| {
+            let mut users = tx.records::<User>();
+            users.insert(&user(10, "new@x.org", "US", 1, None))?;
+            users.insert(&user(11, "b@x.org", "US", 1, None))
+        })
+        .unwrap_err();
+    match &err {
+        Error::UniqueViolation {
+            table,
+            index,
+            existing_key,
+            ..
+        } => {
+            assert_eq!((table.as_str(), index.as_str()), ("users", "email"));
+            assert_eq!(existing_key, &2u64.to_be_bytes());
+        }
+        other => panic!("expected a unique violation, got {other:?}"),
+    }
+    let users = storage.records::<User>();
+    assert_eq!(users.scan(|k, u| Some((*k, u.email().to_owned())))?, before);
+    assert_eq!(users.by_country("US", ids)?, Vec::<u64>::new());
+    assert_eq!(users.by_email("new@x.org", |u| u.id())?, None);
+
+    // Changing one's own email onto another's clashes too, and changes nothing
+    // even when the error is caught inside the transaction and it commits.
+    storage.write(|tx| {
+        let mut users = tx.records::<User>();
+        let clash = users.insert(&user(1, "b@x.org", "US", 1, None));
+        assert!(matches!(clash, Err(Error::UniqueViolation { .. })));
+        Ok(())
+    })?;
+    assert_eq!(users.by_email("a@x.org", |u| u.id())?, Some(1));
+    assert_eq!(users.by_country("US", ids)?, Vec::<u64>::new());
+    assert_eq!(
+        users.get(1, |u| u.country().to_owned())?.as_deref(),
+        Some("NZ")
+    );
+    Ok(())
+}
+
+#[test]
+fn a_clash_inside_one_batch_rolls_the_batch_back() {
+    let storage = Storage::in_memory().unwrap();
+    let err = storage
+        .records::<User>()
+        .insert_batch([
+            user(1, "same@x.org", "NZ", 1, None),
+            user(2, "same@x.org", "NZ", 1, None),
+        ])
+        .unwrap_err();
+    assert!(matches!(err, Error::UniqueViolation { .. }), "{err}");
+    assert!(storage.records::<User>().is_empty().unwrap());
+    assert_eq!(
+        storage.records::<User>().by_country("NZ", ids).unwrap(),
+        Vec::<u64>::new()
+    );
+}
+
+mod before {
+    /// `User` as it was before its indexes were added.
+    #[derive(storage::StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+    #[stored(table = "users")]
+    pub struct User {
+        #[key]
+        pub id: u64,
+        pub email: String,
+        pub country: String,
+        pub signup_day: u32,
+        pub nickname: Option<String>,
+        pub name: String,
+    }
+}
+
+#[test]
+fn indexes_added_to_a_populated_table_are_built_on_first_open() -> storage::Result<()> {
+    let storage = Storage::in_memory()?;
+    let old = storage.records::<before::User>();
+    for (id, country) in [(1, "NZ"), (2, "FR"), (3, "NZ")] {
+        old.insert(&before::User {
+            id,
+            email: format!("{id}@x.org"),
+            country: country.into(),
+            signup_day: id as u32,
+            nickname: None,
+            name: String::new(),
+        })?;
+    }
+    // A read transaction cannot build them: index queries say so.
+    let err = storage
+        .read(|tx| tx.records::<User>().by_country("NZ", ids))
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::IndexNotBuilt { index, .. } if index == "country"),
+        "{err}"
+    );
+    // Plain reads work meanwhile.
+    assert_eq!(storage.read(|tx| tx.records::<User>().len())?, 3);
+    // The storage-level handle builds them on first use.
+    assert_eq!(storage.records::<User>().by_country("NZ", ids)?, [1, 3]);
+    assert_eq!(
+        storage.records::<User>().by_email("2@x.org", |u| u.id())?,
+        Some(2)
+    );
+    // And the old layout's description is replaced: the old type now sees other indexes.
+    let back = storage.records::<before::User>().insert(&before::User {
+        id: 4,
+        email: "4@x.org".into(),
+        country: "NZ".into(),
+        signup_day: 4,
+        nickname: None,
+        name: String::new(),
+    });
+    assert!(
+        back.is_ok(),
+        "the layout is the same; only indexes differ: {back:?}"
+    );
+    // ... which drops the new type's indexes again; the new type rebuilds them.
+    assert_eq!(storage.records::<User>().by_country("NZ", ids)?, [1, 3, 4]);
+    Ok(())
+}
+
+#[test]
+fn rebuild_indexes_repairs_a_damaged_index() -> storage::Result<()> {
+    let storage = seeded();
+    // Damage the index behind storage's back.
+    let mut entry = storage::KeyBuf::new();
+    storage::IntoKeyBytes::write_key_part(&"NZ", &mut entry);
+    entry.extend_from_slice(&3u64.to_be_bytes());
+    assert!(
+        storage
+            .backend()
+            .delete("__index:users:country", entry.as_slice())?
+    );
+    assert_eq!(storage.records::<User>().by_country("NZ", ids)?, [1, 4]);
+    storage.rebuild_indexes::<User>()?;
+    assert_eq!(storage.records::<User>().by_country("NZ", ids)?, [1, 3, 4]);
+    Ok(())
+}
