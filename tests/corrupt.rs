@@ -149,3 +149,164 @@ fn truncated_and_bit_flipped_values_never_panic() {
         variants.len()
     );
 }
+
+/// Deterministic pseudo-random numbers (SplitMix64).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+#[test]
+fn ten_thousand_mutated_values_are_reported_and_good_ones_stay_readable() {
+    const MUTATED: usize = 10_000;
+    const KINDS: [&str; 4] = ["truncated", "bit flip", "random bytes", "overwritten run"];
+    let seed = std::env::var("STORAGE_CORRUPT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7);
+    let mut rng = Rng(seed);
+    let originals: Vec<Vec<u8>> = (0..8)
+        .map(|i| {
+            let mut u = user(
+                &format!("user number {i} with a longer name"),
+                i * 7,
+                i % 2 == 0,
+            );
+            u.tags = (0..i).map(|t| format!("tag {t} of {i}")).collect();
+            rkyv::to_bytes::<rkyv::rancor::Error>(&u).unwrap().to_vec()
+        })
+        .collect();
+
+    // Every 10th key holds a good value; the others a mutated one.
+    let mut entries: Vec<([u8; 8], Vec<u8>, Option<usize>)> = Vec::new();
+    let mut key = 0u64;
+    while entries.iter().filter(|e| e.2.is_some()).count() < MUTATED {
+        let original = &originals[rng.below(originals.len())];
+        let kind = if key.is_multiple_of(10) {
+            None
+        } else {
+            Some(rng.below(KINDS.len()))
+        };
+        let value = match kind {
+            None => original.clone(),
+            Some(0) => original[..rng.below(original.len())].to_vec(),
+            Some(1) => {
+                let mut v = original.clone();
+                let bit = rng.below(v.len() * 8);
+                v[bit / 8] ^= 1 << (bit % 8);
+                v
+            }
+            Some(2) => (0..rng.below(200)).map(|_| rng.next() as u8).collect(),
+            _ => {
+                let mut v = original.clone();
+                let start = rng.below(v.len());
+                let end = (start + 1 + rng.below(16)).min(v.len());
+                for byte in &mut v[start..end] {
+                    *byte = rng.next() as u8;
+                }
+                v
+            }
+        };
+        entries.push((key.to_be_bytes(), value, kind));
+        key += 1;
+    }
+
+    let (_dir, path, storage) = temp_storage();
+    storage
+        .put("users", u64::MAX, &user("sentinel", 1, true))
+        .unwrap();
+    drop(storage);
+    let raw: Vec<(&[u8], &[u8])> = entries
+        .iter()
+        .map(|(k, v, _)| (k.as_slice(), v.as_slice()))
+        .collect();
+    write_raw(&path, &raw);
+
+    let storage = Storage::new(&path).unwrap();
+    let users = storage.table::<u64, User>("users");
+    let mut rejected = [0usize; 4];
+    let mut accepted = [0usize; 4];
+    let mut first_bad = None;
+    for (key, value, kind) in &entries {
+        let id = u64::from_be_bytes(*key);
+        let read = users.get(id, |u| (u.name.len(), u.age.to_native(), u.tags.len()));
+        match (kind, read) {
+            (None, Ok(Some(_))) => {}
+            (None, other) => panic!("good value under {id} unreadable: {other:?}"),
+            (Some(kind), Ok(_)) => accepted[*kind] += 1,
+            (Some(kind), Err(err)) => {
+                assert!(is_corrupt(&err, "value", key), "{err:?}");
+                rejected[*kind] += 1;
+                first_bad.get_or_insert(id);
+            }
+        }
+        let _ = value;
+    }
+    // Iteration reports each bad value and goes on; good values come through.
+    let (mut ok, mut bad) = (0, 0);
+    storage
+        .read(|tx| {
+            for entry in tx.table::<u64, User>("users").iter()? {
+                match entry {
+                    Ok(e) => {
+                        let _ = (e.value().name.len(), e.value().tags.len());
+                        ok += 1;
+                    }
+                    Err(err) => {
+                        assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+                        bad += 1;
+                    }
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    let total_rejected: usize = rejected.iter().sum();
+    assert_eq!(
+        bad, total_rejected,
+        "iteration and lookups agree on what is corrupt"
+    );
+    assert_eq!(ok + bad, entries.len() + 1);
+    // A scan stops at the first corrupt entry, with its key.
+    let err = users.scan(|id, _| Some(*id)).unwrap_err();
+    assert!(
+        is_corrupt(&err, "value", &first_bad.unwrap().to_be_bytes()),
+        "{err:?}"
+    );
+    // And the sentinel written through storage is still there.
+    assert_eq!(
+        users
+            .get(u64::MAX, |u| u.name.to_string())
+            .unwrap()
+            .as_deref(),
+        Some("sentinel")
+    );
+
+    eprintln!("{MUTATED} mutated values (seed {seed}):");
+    for (i, kind) in KINDS.iter().enumerate() {
+        eprintln!(
+            "  {kind:>15}: {} rejected as Corrupt, {} still valid archives",
+            rejected[i], accepted[i]
+        );
+    }
+    // Truncation and random bytes almost never form a valid archive.
+    assert!(
+        rejected[0] * 10 > (rejected[0] + accepted[0]) * 9,
+        "{rejected:?} {accepted:?}"
+    );
+    assert!(
+        rejected[2] * 10 > (rejected[2] + accepted[2]) * 9,
+        "{rejected:?} {accepted:?}"
+    );
+}

@@ -1,5 +1,5 @@
-//! Opening databases: persistence, options, and typed errors for locked and
-//! foreign files.
+//! Opening databases: persistence and options. Locked, foreign and
+//! forbidden files are in `bad_input.rs`.
 
 mod common;
 
@@ -22,47 +22,6 @@ fn data_survives_reopening() {
             .get::<User, _>("users", "alice", |u| u.age.to_native())
             .unwrap(),
         Some(30)
-    );
-}
-
-#[test]
-fn a_file_held_by_another_storage_is_a_typed_error() {
-    let (_dir, path, storage) = temp_storage();
-    storage
-        .put("users", "alice", &user("Alice", 30, true))
-        .unwrap();
-    let err = Storage::new(&path).unwrap_err();
-    assert!(
-        matches!(&err, Error::AlreadyOpen { path: p } if p == &path),
-        "{err:?}"
-    );
-    assert!(err.to_string().contains("already open"), "{err}");
-    // The holder is unaffected, and the file opens once it is released.
-    assert_eq!(storage.table::<&str, User>("users").len().unwrap(), 1);
-    drop(storage);
-    assert_eq!(
-        Storage::new(&path)
-            .unwrap()
-            .table::<&str, User>("users")
-            .len()
-            .unwrap(),
-        1
-    );
-}
-
-#[test]
-fn a_foreign_file_is_a_typed_error_and_left_alone() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("notes.txt");
-    let text = "these are my notes, not a database\n".repeat(200);
-    std::fs::write(&path, &text).unwrap();
-    let err = Storage::new(&path).unwrap_err();
-    assert!(matches!(err, Error::NotADatabase { .. }), "{err:?}");
-    assert!(err.to_string().contains("not a redb database"), "{err}");
-    assert_eq!(
-        std::fs::read_to_string(&path).unwrap(),
-        text,
-        "the file was not touched"
     );
 }
 

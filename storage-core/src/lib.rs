@@ -60,7 +60,9 @@ pub use crate::schema::{IndexDef, SCHEMA_TABLE, Schema};
 pub use crate::storage::{Storage, StorageBuilder};
 pub use crate::table::{ReadTable, Table, WriteTable};
 pub use crate::txn::{ReadTransaction, WriteBatch, WriteTransaction};
-pub use crate::value::{Archived, StoredValue, ValueDeserializer, ValueSerializer, ValueValidator};
+pub use crate::value::{
+    Archived, StoredValue, ValueDeserializer, ValueSerializer, ValueValidator, read_archived,
+};
 
 /// The rkyv version values are archived with.
 pub use rkyv;

@@ -127,6 +127,27 @@ pub(crate) fn check<V: StoredValue>(bytes: &[u8]) -> Result<&V::Archived, BoxedE
     rkyv::access::<V::Archived, BoxedError>(bytes)
 }
 
+/// Validates `bytes` as an archived `V` and runs `f` on it: what every read
+/// of this crate does, for bytes from elsewhere (the raw
+/// [`RedbBackend`](crate::RedbBackend), a file, the network).
+///
+/// Bytes at an address rkyv cannot read from are copied into a reused
+/// aligned buffer first. Bytes that are not a valid archive of `V` give an
+/// error, never a panic.
+///
+/// ```
+/// let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&(7u32, String::from("seven"))).unwrap();
+/// let text = storage::read_archived::<(u32, String), _>(&bytes[..], |t| t.1.to_string()).unwrap();
+/// assert_eq!(text, "seven");
+/// assert!(storage::read_archived::<(u32, String), _>(&bytes[1..], |_| ()).is_err());
+/// ```
+pub fn read_archived<V: StoredValue, R>(
+    bytes: &[u8],
+    f: impl FnOnce(&V::Archived) -> R,
+) -> Result<R, crate::BoxError> {
+    read::<V, R>(bytes, f).map_err(Into::into)
+}
+
 /// Validates `bytes` as an archived `V` and runs `f` on it.
 pub(crate) fn read<V: StoredValue, R>(
     bytes: &[u8],
