@@ -2,7 +2,7 @@
 //! fuzz targets' bodies, so that every input the fuzzers kept is re-checked
 //! by `cargo test` on stable Rust, without libFuzzer or nightly.
 
-#[path = "../fuzz/targets.rs"]
+#[path = "../fuzz/src/lib.rs"]
 mod targets;
 
 use std::path::Path;

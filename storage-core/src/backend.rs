@@ -135,6 +135,16 @@ impl RedbBackend {
         }
     }
 
+    /// The redb database itself, for what this crate does not wrap
+    /// (compaction, savepoints, statistics).
+    ///
+    /// Writing to this crate's tables through it bypasses key encoding, value
+    /// validation, schema checks and index upkeep: what is written there is
+    /// read back as untrusted bytes like any other.
+    pub fn database(&self) -> &redb::Database {
+        &self.db
+    }
+
     /// The durability write transactions commit with.
     pub fn durability(&self) -> Durability {
         self.durability
@@ -316,6 +326,7 @@ pub(crate) struct RawTable(redb::ReadOnlyTable<&'static [u8], &'static [u8]>);
 pub(crate) struct RawTableMut<'tx>(redb::Table<'tx, &'static [u8], &'static [u8]>);
 
 impl RawTableMut<'_> {
+    #[inline]
     pub(crate) fn insert(&mut self, key: &[u8], value: &[u8]) -> Result<(), BackendError> {
         self.0.insert(key, value)?;
         Ok(())
@@ -330,6 +341,7 @@ impl RawTableMut<'_> {
 macro_rules! raw_read {
     ($($table:ty),*) => {$(
         impl RawRead for $table {
+            #[inline]
             fn get(&self, key: &[u8]) -> Result<Option<RawBytes<'_>>, BackendError> {
                 Ok(ReadableTable::get(&self.0, key)?.map(RawBytes))
             }
@@ -355,6 +367,7 @@ raw_read!(RawTable, RawTableMut<'_>);
 pub(crate) struct RawBytes<'a>(redb::AccessGuard<'a, &'static [u8]>);
 
 impl RawBytes<'_> {
+    #[inline]
     pub(crate) fn bytes(&self) -> &[u8] {
         self.0.value()
     }
@@ -363,9 +376,36 @@ impl RawBytes<'_> {
 /// Entries of a key range, in key order from either end.
 pub(crate) struct RawRange<'a>(redb::Range<'a, &'static [u8], &'static [u8]>);
 
+impl RawRange<'_> {
+    /// Runs `f` on the key and value bytes of the next entry, in place.
+    #[inline]
+    pub(crate) fn next_with<R>(
+        &mut self,
+        f: impl FnOnce(&[u8], &[u8]) -> R,
+    ) -> Option<Result<R, BackendError>> {
+        Some(match self.0.next()? {
+            Ok((key, value)) => Ok(f(key.value(), value.value())),
+            Err(e) => Err(e.into()),
+        })
+    }
+
+    /// Runs `f` on the key and value bytes of the last entry, in place.
+    #[inline]
+    pub(crate) fn next_back_with<R>(
+        &mut self,
+        f: impl FnOnce(&[u8], &[u8]) -> R,
+    ) -> Option<Result<R, BackendError>> {
+        Some(match self.0.next_back()? {
+            Ok((key, value)) => Ok(f(key.value(), value.value())),
+            Err(e) => Err(e.into()),
+        })
+    }
+}
+
 impl<'a> Iterator for RawRange<'a> {
     type Item = Result<(RawBytes<'a>, RawBytes<'a>), BackendError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         Some(
             self.0
@@ -377,6 +417,7 @@ impl<'a> Iterator for RawRange<'a> {
 }
 
 impl DoubleEndedIterator for RawRange<'_> {
+    #[inline]
     fn next_back(&mut self) -> Option<Self::Item> {
         Some(
             self.0

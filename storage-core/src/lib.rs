@@ -61,7 +61,8 @@ pub use crate::storage::{Storage, StorageBuilder};
 pub use crate::table::{ReadTable, Table, WriteTable};
 pub use crate::txn::{ReadTransaction, WriteBatch, WriteTransaction};
 pub use crate::value::{
-    Archived, StoredValue, ValueDeserializer, ValueSerializer, ValueValidator, read_archived,
+    Archived, DiagnosticValidator, StoredValue, ValueDeserializer, ValueSerializer, ValueValidator,
+    read_archived,
 };
 
 /// The rkyv version values are archived with.

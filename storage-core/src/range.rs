@@ -3,10 +3,10 @@
 use core::fmt;
 use core::marker::PhantomData;
 
-use crate::backend::{BackendError, RawBytes, RawRange};
+use crate::backend::{BackendError, RawRange};
 use crate::error::{Error, Result};
 use crate::key::FromKeyBytes;
-use crate::value::{self, PooledBuf, StoredValue};
+use crate::value::{self, Buf, Buffers, StoredValue};
 
 /// An iterator over the entries of a key range, from
 /// [`ReadTable::range`]/[`prefix`](ReadTable::prefix)/[`iter`](ReadTable::iter)
@@ -17,77 +17,92 @@ use crate::value::{self, PooledBuf, StoredValue};
 pub struct Range<'a, K, V> {
     name: &'a str,
     inner: Option<RawRange<'a>>,
+    buffers: &'a Buffers,
     _types: PhantomData<fn() -> (K, V)>,
 }
 
 impl<'a, K, V> Range<'a, K, V> {
-    /// Entries of `inner` (none if the table does not exist), reported under `name`.
-    pub(crate) fn new(name: &'a str, inner: Option<RawRange<'a>>) -> Self {
+    /// Entries of `inner` (none if the table does not exist), reported under
+    /// `name`, copied into buffers from `buffers`.
+    pub(crate) fn new(name: &'a str, inner: Option<RawRange<'a>>, buffers: &'a Buffers) -> Self {
         Self {
             name,
             inner,
+            buffers,
             _types: PhantomData,
         }
     }
 }
 
 impl<'a, K: FromKeyBytes, V: StoredValue> Range<'a, K, V> {
+    /// The entry made of the bytes of one stored key and value.
+    #[inline]
     fn entry(
-        &self,
-        item: Result<(RawBytes<'a>, RawBytes<'a>), BackendError>,
+        name: &str,
+        buffers: &'a Buffers,
+        key: &[u8],
+        value: &[u8],
     ) -> Result<Entry<'a, K, V>> {
-        let (key, value) = item.map_err(|e| Error::backend(Some(self.name), e))?;
-        let decoded = K::from_key_bytes(key.bytes())
-            .map_err(|e| Error::corrupt(self.name, key.bytes(), "key", e))?;
-        Entry::new(decoded, value).map_err(|e| Error::corrupt(self.name, key.bytes(), "value", e))
+        let decoded = K::from_key_bytes(key).map_err(|e| Error::corrupt(name, key, "key", e))?;
+        Entry::new(decoded, value, buffers.take())
+            .map_err(|e| Error::corrupt(name, key, "value", e))
+    }
+
+    fn backend(&self, error: BackendError) -> Error {
+        Error::backend(Some(self.name), error)
     }
 }
 
 impl<'a, K: FromKeyBytes, V: StoredValue> Iterator for Range<'a, K, V> {
     type Item = Result<Entry<'a, K, V>>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        let item = self.inner.as_mut()?.next()?;
-        Some(self.entry(item))
+        let (name, buffers) = (self.name, self.buffers);
+        let item = self
+            .inner
+            .as_mut()?
+            .next_with(|k, v| Self::entry(name, buffers, k, v))?;
+        Some(item.unwrap_or_else(|e| Err(self.backend(e))))
     }
 }
 
 impl<K: FromKeyBytes, V: StoredValue> DoubleEndedIterator for Range<'_, K, V> {
+    #[inline]
     fn next_back(&mut self) -> Option<Self::Item> {
-        let item = self.inner.as_mut()?.next_back()?;
-        Some(self.entry(item))
+        let (name, buffers) = (self.name, self.buffers);
+        let item = self
+            .inner
+            .as_mut()?
+            .next_back_with(|k, v| Self::entry(name, buffers, k, v))?;
+        Some(item.unwrap_or_else(|e| Err(self.backend(e))))
     }
 }
 
 /// One validated entry of a [`Range`]: a decoded key and the archived value.
+///
+/// The value is an aligned copy of the stored bytes, validated once, in a
+/// buffer the table handle lends and gets back when the entry is dropped (a
+/// scan reuses one buffer); the store's pages are released as the iterator
+/// moves on.
 pub struct Entry<'a, K, V> {
     key: K,
-    value: ValueBytes<'a>,
-    _value: PhantomData<fn() -> V>,
-}
-
-/// Where an entry's validated value bytes live.
-enum ValueBytes<'a> {
-    /// In the store's page, which happened to be aligned.
-    InPlace(RawBytes<'a>),
-    /// In an aligned copy.
-    Copied(PooledBuf),
+    value: Buf<'a>,
+    _types: PhantomData<fn() -> V>,
 }
 
 impl<'a, K, V: StoredValue> Entry<'a, K, V> {
-    pub(crate) fn new(key: K, value: RawBytes<'a>) -> Result<Self, rkyv::rancor::BoxedError> {
-        let mut buf = PooledBuf::take();
-        let aligned = value::aligned(value.bytes(), &mut buf);
-        value::check::<V>(aligned)?;
-        let in_place = core::ptr::eq(aligned, value.bytes());
+    #[inline]
+    pub(crate) fn new(
+        key: K,
+        bytes: &[u8],
+        mut value: Buf<'a>,
+    ) -> Result<Self, rkyv::rancor::BoxedError> {
+        value::check::<V>(value.fill(bytes))?;
         Ok(Self {
             key,
-            value: if in_place {
-                ValueBytes::InPlace(value)
-            } else {
-                ValueBytes::Copied(buf)
-            },
-            _value: PhantomData,
+            value,
+            _types: PhantomData,
         })
     }
 
@@ -102,17 +117,13 @@ impl<'a, K, V: StoredValue> Entry<'a, K, V> {
     }
 
     /// The archived value.
+    #[inline]
     pub fn value(&self) -> &V::Archived {
-        let bytes = match &self.value {
-            ValueBytes::InPlace(raw) => raw.bytes(),
-            ValueBytes::Copied(buf) => buf.as_slice(),
-        };
         // SAFETY: `Entry::new` validated exactly these bytes with
-        // `value::check::<V>` at this address, and they cannot have changed
-        // since: the store's page is immutable while its guard is held (the
-        // range borrows the table, so no write can happen meanwhile), and the
-        // copy is owned by this entry and never written after validation.
-        unsafe { rkyv::access_unchecked::<V::Archived>(bytes) }
+        // `value::check::<V>`, and they cannot have changed since: the buffer
+        // is owned by this entry, not written after validation, and its heap
+        // allocation does not move when the entry does.
+        unsafe { rkyv::access_unchecked::<V::Archived>(self.value.as_slice()) }
     }
 }
 

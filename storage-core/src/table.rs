@@ -17,7 +17,7 @@ use crate::record::StoredRecord;
 use crate::schema::{self, IndexDef, SchemaState};
 use crate::storage::Storage;
 use crate::txn::{ReadTransaction, WriteTransaction};
-use crate::value::{self, StoredValue, ValueDeserializer};
+use crate::value::{self, Buffers, StoredValue, ValueDeserializer};
 
 /// Byte bounds over a table's keys.
 type ByteBounds = (Bound<Vec<u8>>, Bound<Vec<u8>>);
@@ -77,6 +77,7 @@ fn as_slice_bound<B: AsRef<[u8]>>(bound: &Bound<B>) -> Bound<&[u8]> {
 struct Reader<'a, T> {
     name: &'a str,
     raw: Option<&'a T>,
+    buffers: &'a Buffers,
 }
 
 impl<'a, T: RawRead> Reader<'a, T> {
@@ -93,9 +94,10 @@ impl<'a, T: RawRead> Reader<'a, T> {
         let Some(value) = raw.get(key).map_err(self.backend())? else {
             return Ok(None);
         };
-        value::read::<V, R>(value.bytes(), f)
-            .map(Some)
-            .map_err(|e| Error::corrupt(self.name, key, "value", e))
+        let mut buf = self.buffers.take();
+        let archived = value::check::<V>(value::aligned(value.bytes(), &mut buf))
+            .map_err(|e| Error::corrupt(self.name, key, "value", e))?;
+        Ok(Some(f(archived)))
     }
 
     fn get_owned<V>(&self, key: &[u8]) -> Result<Option<V>>
@@ -143,7 +145,7 @@ impl<'a, T: RawRead> Reader<'a, T> {
             Some(raw) => Some(raw.range(start, end).map_err(self.backend())?),
             None => None,
         };
-        Ok(Range::new(self.name, inner))
+        Ok(Range::new(self.name, inner, self.buffers))
     }
 
     fn keys<K, V, Q: IntoKeyBytes>(&self, bounds: impl RangeBounds<Q>) -> Result<Range<'a, K, V>> {
@@ -375,6 +377,7 @@ pub struct ReadTable<'tx, K, V> {
     raw: OnceCell<Opened>,
     /// The record's index tables, opened on the first index query.
     indexes: OnceCell<Vec<Option<RawTable>>>,
+    buffers: Buffers,
     _types: PhantomData<fn() -> K>,
 }
 
@@ -397,6 +400,7 @@ impl<'tx, K: IntoKeyBytes, V: StoredValue> ReadTable<'tx, K, V> {
             record,
             raw: OnceCell::new(),
             indexes: OnceCell::new(),
+            buffers: Buffers::default(),
             _types: PhantomData,
         }
     }
@@ -437,6 +441,7 @@ impl<'tx, K: IntoKeyBytes, V: StoredValue> ReadTable<'tx, K, V> {
         Ok(Reader {
             name: &self.name,
             raw: opened.table.as_ref(),
+            buffers: &self.buffers,
         })
     }
 
@@ -485,6 +490,7 @@ pub(crate) struct Writer<'tx, V> {
     record: Option<RecordInfo<V>>,
     raw: Option<RawTableMut<'tx>>,
     indexes: IndexWriter<'tx>,
+    buffers: Buffers,
 }
 
 impl<'tx, V> Writer<'tx, V> {
@@ -499,6 +505,7 @@ impl<'tx, V> Writer<'tx, V> {
             record,
             raw: None,
             indexes: IndexWriter::new(),
+            buffers: Buffers::default(),
         }
     }
 
@@ -568,6 +575,7 @@ impl<'tx, V> Writer<'tx, V> {
         Ok(Reader {
             name: &self.name,
             raw: self.raw.as_ref(),
+            buffers: &self.buffers,
         })
     }
 
@@ -588,6 +596,7 @@ impl<'tx, V> Writer<'tx, V> {
             Reader {
                 name: &self.name,
                 raw: self.raw.as_ref(),
+                buffers: &self.buffers,
             },
             (def, self.indexes.get(index)),
         ))

@@ -7,12 +7,12 @@
 //! allocate nothing. Every access is validated with rkyv's `bytecheck` unless
 //! the caller explicitly opts out through an `unsafe` method.
 
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 
 use rkyv::Archive;
 use rkyv::api::high::{HighSerializer, HighValidator};
 use rkyv::bytecheck::CheckBytes;
-use rkyv::rancor::BoxedError;
+use rkyv::rancor::{BoxedError, Failure};
 use rkyv::ser::allocator::ArenaHandle;
 use rkyv::util::AlignedVec;
 
@@ -23,8 +23,13 @@ pub use rkyv::Archived;
 /// a reused `Vec<u8>`.
 pub type ValueSerializer<'a> = HighSerializer<Vec<u8>, ArenaHandle<'a>, BoxedError>;
 
-/// The validator values are checked with on every read.
-pub type ValueValidator<'a> = HighValidator<'a, BoxedError>;
+/// The validator values are checked with on every read. Its error type
+/// carries no detail, which keeps the successful path lean; a value it
+/// rejects is checked again with [`DiagnosticValidator`] for the message.
+pub type ValueValidator<'a> = HighValidator<'a, Failure>;
+
+/// The validator that explains why a value was rejected.
+pub type DiagnosticValidator<'a> = HighValidator<'a, BoxedError>;
 
 /// A type that can be stored as a value: it serializes with rkyv, and its
 /// archived form can be validated.
@@ -38,14 +43,18 @@ pub type ValueValidator<'a> = HighValidator<'a, BoxedError>;
     note = "add `#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]` to `{Self}` and to the types of its fields"
 )]
 pub trait StoredValue:
-    Archive<Archived: for<'a> CheckBytes<ValueValidator<'a>>>
-    + for<'a> rkyv::Serialize<ValueSerializer<'a>>
+    Archive<
+        Archived: for<'a> CheckBytes<ValueValidator<'a>>
+                      + for<'a> CheckBytes<DiagnosticValidator<'a>>,
+    > + for<'a> rkyv::Serialize<ValueSerializer<'a>>
 {
 }
 
 impl<T> StoredValue for T where
-    T: Archive<Archived: for<'a> CheckBytes<ValueValidator<'a>>>
-        + for<'a> rkyv::Serialize<ValueSerializer<'a>>
+    T: Archive<
+            Archived: for<'a> CheckBytes<ValueValidator<'a>>
+                          + for<'a> CheckBytes<DiagnosticValidator<'a>>,
+        > + for<'a> rkyv::Serialize<ValueSerializer<'a>>
 {
 }
 
@@ -59,6 +68,7 @@ pub(crate) fn encode<V: StoredValue>(value: &V, buf: &mut Vec<u8>) -> Result<(),
 
 const ALIGN: usize = AlignedVec::<16>::ALIGNMENT;
 
+#[inline]
 fn is_aligned(bytes: &[u8]) -> bool {
     (bytes.as_ptr() as usize).is_multiple_of(ALIGN)
 }
@@ -71,50 +81,102 @@ thread_local! {
 const POOL_BUFFERS: usize = 16;
 const POOL_BUFFER_BYTES: usize = 1 << 20;
 
-/// An aligned buffer from this thread's pool, returned to it on drop.
-pub(crate) struct PooledBuf(AlignedVec);
+fn from_pool() -> AlignedVec {
+    POOL.try_with(|pool| pool.borrow_mut().pop())
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
 
-impl PooledBuf {
-    pub(crate) fn take() -> Self {
-        let buf = POOL
-            .try_with(|pool| pool.borrow_mut().pop())
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        PooledBuf(buf)
+fn to_pool(buf: AlignedVec) {
+    if buf.capacity() == 0 || buf.capacity() > POOL_BUFFER_BYTES {
+        return;
     }
+    // The pool is gone while the thread shuts down; then the buffer is freed.
+    let _ = POOL.try_with(|pool| {
+        if let Ok(mut pool) = pool.try_borrow_mut()
+            && pool.len() < POOL_BUFFERS
+        {
+            pool.push(buf);
+        }
+    });
+}
 
-    /// Copies `bytes` in and returns the aligned copy.
-    pub(crate) fn fill(&mut self, bytes: &[u8]) -> &[u8] {
-        self.0.clear();
-        self.0.extend_from_slice(bytes);
-        &self.0
-    }
+/// The aligned buffer a table handle keeps at hand for its reads, so that a
+/// scan hands the same buffer from entry to entry without going through the
+/// per-thread pool. Returned to the pool when the handle goes.
+#[derive(Default)]
+pub(crate) struct Buffers(Cell<Option<AlignedVec>>);
 
-    pub(crate) fn as_slice(&self) -> &[u8] {
-        &self.0
+impl Buffers {
+    /// A buffer: the one at hand, else one from the pool.
+    #[inline]
+    pub(crate) fn take(&self) -> Buf<'_> {
+        Buf {
+            vec: self.0.take().unwrap_or_else(from_pool),
+            home: Some(self),
+        }
     }
 }
 
-impl Drop for PooledBuf {
+impl Drop for Buffers {
     fn drop(&mut self) {
-        if self.0.capacity() == 0 || self.0.capacity() > POOL_BUFFER_BYTES {
-            return;
+        if let Some(buf) = self.0.take() {
+            to_pool(buf);
         }
-        let buf = core::mem::take(&mut self.0);
-        // The pool is gone while the thread shuts down; then the buffer is freed.
-        let _ = POOL.try_with(|pool| {
-            if let Ok(mut pool) = pool.try_borrow_mut()
-                && pool.len() < POOL_BUFFERS
-            {
-                pool.push(buf);
+    }
+}
+
+/// An aligned buffer on loan: back to its handle (or the per-thread pool) on drop.
+pub(crate) struct Buf<'a> {
+    vec: AlignedVec,
+    home: Option<&'a Buffers>,
+}
+
+impl Buf<'static> {
+    /// A buffer from this thread's pool.
+    #[inline]
+    pub(crate) fn pooled() -> Self {
+        Buf {
+            vec: from_pool(),
+            home: None,
+        }
+    }
+}
+
+impl Buf<'_> {
+    /// Copies `bytes` in and returns the aligned copy.
+    #[inline]
+    pub(crate) fn fill(&mut self, bytes: &[u8]) -> &[u8] {
+        self.vec.clear();
+        self.vec.extend_from_slice(bytes);
+        &self.vec
+    }
+
+    #[inline]
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.vec
+    }
+}
+
+impl Drop for Buf<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        let vec = core::mem::take(&mut self.vec);
+        match self.home {
+            Some(home) => {
+                if let Some(other) = home.0.replace(Some(vec)) {
+                    to_pool(other);
+                }
             }
-        });
+            None => to_pool(vec),
+        }
     }
 }
 
 /// `bytes` at an address rkyv can read: in place when aligned, else copied into `buf`.
-pub(crate) fn aligned<'a>(bytes: &'a [u8], buf: &'a mut PooledBuf) -> &'a [u8] {
+#[inline]
+pub(crate) fn aligned<'a>(bytes: &'a [u8], buf: &'a mut Buf<'_>) -> &'a [u8] {
     if is_aligned(bytes) {
         bytes
     } else {
@@ -123,9 +185,28 @@ pub(crate) fn aligned<'a>(bytes: &'a [u8], buf: &'a mut PooledBuf) -> &'a [u8] {
 }
 
 /// Validates `bytes` as an archived `V`. `bytes` must already be aligned.
+#[inline]
 pub(crate) fn check<V: StoredValue>(bytes: &[u8]) -> Result<&V::Archived, BoxedError> {
-    rkyv::access::<V::Archived, BoxedError>(bytes)
+    match rkyv::access::<V::Archived, Failure>(bytes) {
+        Ok(archived) => Ok(archived),
+        Err(_) => Err(explain::<V>(bytes)),
+    }
 }
+
+/// Why `bytes` are not a valid archive of `V`: validation again, with details.
+#[cold]
+fn explain<V: StoredValue>(bytes: &[u8]) -> BoxedError {
+    match rkyv::access::<V::Archived, BoxedError>(bytes) {
+        Err(error) => error,
+        // The two validators differ only in their error type.
+        Ok(_) => <BoxedError as rkyv::rancor::Source>::new(Inconsistent),
+    }
+}
+
+/// A validator that rejected bytes the detailed one accepts (a bug in rkyv).
+#[derive(Debug, thiserror::Error)]
+#[error("rkyv validators disagree on these bytes")]
+struct Inconsistent;
 
 /// Validates `bytes` as an archived `V` and runs `f` on it: what every read
 /// of this crate does, for bytes from elsewhere (the raw
@@ -153,7 +234,7 @@ pub(crate) fn read<V: StoredValue, R>(
     bytes: &[u8],
     f: impl FnOnce(&V::Archived) -> R,
 ) -> Result<R, BoxedError> {
-    let mut buf = PooledBuf::take();
+    let mut buf = Buf::pooled();
     let archived = check::<V>(aligned(bytes, &mut buf))?;
     Ok(f(archived))
 }
@@ -180,7 +261,7 @@ pub(crate) unsafe fn read_unchecked<V: StoredValue, R>(
     bytes: &[u8],
     f: impl FnOnce(&V::Archived) -> R,
 ) -> R {
-    let mut buf = PooledBuf::take();
+    let mut buf = Buf::pooled();
     let bytes = aligned(bytes, &mut buf);
     // SAFETY: `bytes` is aligned to 16 (in place or copied), and the caller
     // guarantees it holds a valid archive of `V`.
@@ -222,16 +303,22 @@ mod tests {
     }
 
     #[test]
-    fn pool_reuses_buffers() {
+    fn buffers_are_reused() {
         let ptr = {
-            let mut buf = PooledBuf::take();
+            let mut buf = Buf::pooled();
             buf.fill(&[1; 100]).as_ptr()
         };
-        let mut again = PooledBuf::take();
+        let mut again = Buf::pooled();
         assert_eq!(
             again.fill(&[2; 10]).as_ptr(),
             ptr,
             "the buffer came back from the pool"
         );
+        drop(again);
+        let at_hand = Buffers::default();
+        let first = at_hand.take().fill(&[3; 10]).as_ptr();
+        assert_eq!(first, ptr, "a handle's first buffer comes from the pool");
+        let second = at_hand.take().fill(&[4; 10]).as_ptr();
+        assert_eq!(second, ptr, "and is kept at hand");
     }
 }
