@@ -65,6 +65,8 @@ pub use storage_core::*;
 /// | `#[stored(version = N)]` | struct | schema version (default 1), part of the stored schema |
 /// | `#[stored(crate = "path")]` | struct | path of this crate if renamed in `Cargo.toml` |
 /// | `#[key]` | field | the key; several `#[key]` fields form one composite key in field order |
+/// | `#[index]`, `#[index(unique)]`, `#[index(name = "..")]` | field | a secondary index on the field |
+/// | `#[stored(index(fields(a, b), unique, name = ".."))]` | struct | a secondary index over several fields |
 ///
 /// What it generates:
 ///
@@ -75,15 +77,19 @@ pub use storage_core::*;
 /// - on rkyv's `Archived{Name}`, one method per field returning a native view:
 ///   integers, floats and `bool` by value, `&str` for `String`, a slice for
 ///   `Vec<u8>`, an iterator of views for other vectors, `Option<view>` for
-///   options, and the archived value for anything else (nested records).
+///   options, and the archived value for anything else (nested records);
+/// - with indexes, a trait `{Name}Indexes` with `by_{index}(value, f)` and
+///   `by_{index}_range(bounds, f)` (and `by_{index}_prefix` for indexes over
+///   several fields) on the record's `Table`, `ReadTable` and `WriteTable`.
 ///
 /// What it refuses at compile time, each error at the offending tokens: no
 /// `#[key]` field; a key that can never be one (floats, options, `Vec`s other
 /// than `Vec<u8>`, maps and sets, references, any type that does not implement
 /// [`FromKeyBytes`]); `#[key]` with arguments; enums, unions, tuple and unit
-/// structs; generic structs; unknown `#[stored]` arguments (with a
-/// suggestion); duplicate arguments; empty or `__`-prefixed table names; a
-/// struct without the rkyv derives.
+/// structs; generic structs; unknown `#[stored]` and `#[index]` arguments
+/// (with a suggestion); duplicate arguments; empty or `__`-prefixed table
+/// names; an index on a key field, on a type without an index encoding, or
+/// with a name another index has; a struct without the rkyv derives.
 pub use storage_derive::StoredRecord;
 
 /// The README's examples, compiled and run as doctests.

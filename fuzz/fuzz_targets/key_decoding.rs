@@ -1,6 +1,3 @@
 #![no_main]
 
-#[path = "../targets.rs"]
-mod targets;
-
-libfuzzer_sys::fuzz_target!(|data: &[u8]| targets::key_decoding(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| storage_fuzz::key_decoding(data));

@@ -1,6 +1,3 @@
 #![no_main]
 
-#[path = "../targets.rs"]
-mod targets;
-
-libfuzzer_sys::fuzz_target!(|data: &[u8]| targets::record_access(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| storage_fuzz::record_access(data));

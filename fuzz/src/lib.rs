@@ -68,20 +68,19 @@ pub fn record_access(data: &[u8]) {
     backing[offset..offset + bytes.len()].copy_from_slice(bytes);
     let bytes = &backing[offset..offset + bytes.len()];
     let _ = storage::read_archived::<Record, _>(bytes, |r| {
-        let mut total = r.id.to_native() as usize + r.name.len();
-        total += r.tags.iter().map(|t| t.len()).sum::<usize>();
-        total += r
-            .scores
-            .iter()
-            .map(|s| s.to_native() as usize)
-            .sum::<usize>();
-        total += r.nickname.as_ref().map_or(0, |n| n.len());
-        total += r
+        // Fields of a valid archive hold any values: add them without overflow.
+        let mut total = r.id.to_native().wrapping_add(r.name.len() as u64);
+        let mut add = |n: u64| total = total.wrapping_add(n);
+        r.tags.iter().for_each(|t| add(t.len() as u64));
+        r.scores.iter().for_each(|s| add(u64::from(s.to_native())));
+        add(r.nickname.as_ref().map_or(0, |n| n.len() as u64));
+        add(r
             .address
             .as_ref()
-            .map_or(0, |a| a.street.len() + a.zip.to_native() as usize);
-        total += r.flags.iter().map(|&f| usize::from(f)).sum::<usize>();
-        total += usize::from(r.active) + r.ratio.to_native().is_nan() as usize;
-        total + r.initial.to_native() as usize
+            .map_or(0, |a| a.street.len() as u64 + u64::from(a.zip.to_native())));
+        r.flags.iter().for_each(|&f| add(u64::from(f)));
+        add(u64::from(r.active) + u64::from(r.ratio.to_native().is_nan()));
+        add(u64::from(r.initial.to_native()));
+        total
     });
 }
