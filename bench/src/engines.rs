@@ -12,7 +12,7 @@
 //! 5. `native_db 0.8`: serde + bincode over redb 2.6, and `raw redb 2.6`
 //!    with engine 1's code, to split native_db's gap into engine and layer.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rkyv::rancor::Error as RkyvError;
 use rkyv::util::AlignedVec;
@@ -77,8 +77,8 @@ pub const BATCH: usize = 1_000;
 /// workload it does not offer.
 pub trait Engine {
     fn name(&self) -> &'static str;
-    /// Opens fresh databases for the write workloads, in `dir`.
-    fn create(&mut self, dir: &Path);
+    /// Opens a fresh database for the write workloads in `dir`; returns its file.
+    fn create(&mut self, dir: &Path) -> PathBuf;
     /// Closes the write databases.
     fn close(&mut self);
     fn run(&mut self, work: Work, input: &Input, part: std::ops::Range<usize>) -> Option<u64>;
@@ -142,13 +142,14 @@ impl Engine for RawRedb<'_> {
         }
     }
 
-    fn create(&mut self, dir: &Path) {
-        let name = if self.preserialized {
+    fn create(&mut self, dir: &Path) -> PathBuf {
+        let path = dir.join(if self.preserialized {
             "raw-pre.redb"
         } else {
             "raw.redb"
-        };
-        self.db = Some(redb::Database::create(dir.join(name)).expect("create"));
+        });
+        self.db = Some(redb::Database::create(&path).expect("create"));
+        path
     }
 
     fn close(&mut self) {
@@ -304,8 +305,10 @@ impl Engine for HandRkyv<'_> {
         "redb + hand rkyv"
     }
 
-    fn create(&mut self, dir: &Path) {
-        self.db = Some(redb::Database::create(dir.join("hand.redb")).expect("create"));
+    fn create(&mut self, dir: &Path) -> PathBuf {
+        let path = dir.join("hand.redb");
+        self.db = Some(redb::Database::create(&path).expect("create"));
+        path
     }
 
     fn close(&mut self) {
@@ -458,13 +461,14 @@ impl Engine for Storage<'_> {
         }
     }
 
-    fn create(&mut self, dir: &Path) {
-        let name = if self.derive {
+    fn create(&mut self, dir: &Path) -> PathBuf {
+        let path = dir.join(if self.derive {
             "derive.redb"
         } else {
             "seed.redb"
-        };
-        self.db = Some(storage::Storage::new(dir.join(name)).expect("create"));
+        });
+        self.db = Some(storage::Storage::new(&path).expect("create"));
+        path
     }
 
     fn close(&mut self) {
@@ -528,15 +532,13 @@ impl Engine for Storage<'_> {
             Work::FullScan => shared.read(|tx| {
                 let mut active = 0;
                 for _ in part {
-                    if derive {
-                        for entry in tx.records::<User>().iter()? {
-                            active += u64::from(entry?.value().active());
-                        }
+                    active += if derive {
+                        tx.records::<User>()
+                            .fold(0, |n, _, u| n + u64::from(u.active()))?
                     } else {
-                        for entry in tx.table::<u64, User>("users").iter()? {
-                            active += u64::from(entry?.value().active);
-                        }
-                    }
+                        tx.table::<u64, User>("users")
+                            .fold(0, |n, _, u| n + u64::from(u.active))?
+                    };
                 }
                 Ok(active)
             }),
@@ -544,9 +546,8 @@ impl Engine for Storage<'_> {
                 let mut active = 0;
                 let users = tx.records::<User>();
                 for start in &input.range_starts[part] {
-                    for entry in users.range(*start..start + input.range_len)? {
-                        active += u64::from(entry?.value().active());
-                    }
+                    let range = users.range(*start..start + input.range_len)?;
+                    active += range.fold_entries(0, |n, _, u| n + u64::from(u.active()))?;
                 }
                 Ok(active)
             }),
@@ -555,16 +556,15 @@ impl Engine for Storage<'_> {
                 if derive {
                     let orders = tx.records::<Order>();
                     for customer in &input.customers[part] {
-                        for entry in orders.prefix((*customer,))? {
-                            total += entry?.value().total_cents() as u64;
-                        }
+                        let orders = orders.prefix((*customer,))?;
+                        total += orders.fold_entries(0, |t, _, o| t + o.total_cents() as u64)?;
                     }
                 } else {
                     let orders = tx.table::<(u64, u32), Order>("orders");
                     for customer in &input.customers[part] {
-                        for entry in orders.prefix((*customer,))? {
-                            total += entry?.value().total_cents.to_native() as u64;
-                        }
+                        let orders = orders.prefix((*customer,))?;
+                        total += orders
+                            .fold_entries(0, |t, _, o| t + o.total_cents.to_native() as u64)?;
                     }
                 }
                 Ok(total)
@@ -648,9 +648,14 @@ impl Engine for NativeDb {
         "native_db 0.8"
     }
 
-    fn create(&mut self, dir: &Path) {
-        let db = native_db::Builder::new().create(native::models(), dir.join("native.redb"));
-        self.db = Some(db.expect("create"));
+    fn create(&mut self, dir: &Path) -> PathBuf {
+        let path = dir.join("native.redb");
+        self.db = Some(
+            native_db::Builder::new()
+                .create(native::models(), &path)
+                .expect("create"),
+        );
+        path
     }
 
     fn close(&mut self) {
@@ -782,8 +787,10 @@ impl Engine for RawRedb2 {
         "raw redb 2.6"
     }
 
-    fn create(&mut self, dir: &Path) {
-        self.db = Some(redb2::Database::create(dir.join("raw2.redb")).expect("create"));
+    fn create(&mut self, dir: &Path) -> PathBuf {
+        let path = dir.join("raw2.redb");
+        self.db = Some(redb2::Database::create(&path).expect("create"));
+        path
     }
 
     fn close(&mut self) {
@@ -877,4 +884,48 @@ impl Engine for RawRedb2 {
             _ => None,
         }
     }
+}
+
+/// Every engine, in report order, reading from `shared`, `native` and `raw2`.
+pub fn all<'s>(
+    shared: &'s Shared,
+    native: native_db::Database<'static>,
+    raw2: redb2::Database,
+) -> Vec<Box<dyn Engine + 's>> {
+    vec![
+        Box::new(RawRedb {
+            shared,
+            preserialized: false,
+            db: None,
+        }),
+        Box::new(RawRedb {
+            shared,
+            preserialized: true,
+            db: None,
+        }),
+        Box::new(HandRkyv {
+            shared,
+            db: None,
+            out: Vec::new(),
+            aligned: AlignedVec::new(),
+        }),
+        Box::new(Storage {
+            shared,
+            derive: false,
+            db: None,
+        }),
+        Box::new(Storage {
+            shared,
+            derive: true,
+            db: None,
+        }),
+        Box::new(NativeDb {
+            read: native,
+            db: None,
+        }),
+        Box::new(RawRedb2 {
+            read: raw2,
+            db: None,
+        }),
+    ]
 }

@@ -36,6 +36,9 @@ struct Config {
     only: Option<String>,
     /// Skip the memory measurement.
     no_rss: bool,
+    /// Measure the peak memory of this engine alone, then exit.
+    rss_child: Option<usize>,
+    args: Vec<String>,
 }
 
 fn config() -> Config {
@@ -65,6 +68,8 @@ fn config() -> Config {
             .and_then(|i| args.get(i + 1))
             .cloned(),
         no_rss: args.iter().any(|a| a == "--no-rss"),
+        rss_child: value("--rss-child"),
+        args: args.clone(),
     }
 }
 
@@ -162,7 +167,7 @@ fn size(work: Work, input: &Input, scans: usize) -> (usize, f64) {
 /// Returns one sample per engine (`None` where the engine lacks the workload)
 /// and the checksums, which must agree.
 fn measure(
-    engines: &mut [&mut dyn Engine],
+    engines: &mut [Box<dyn Engine + '_>],
     work: Work,
     input: &Input,
     chunks: usize,
@@ -297,6 +302,85 @@ fn load(dir: &Path, input: &Input) -> (Shared, native_db::Database<'static>, red
     (Shared { storage }, native, raw2)
 }
 
+/// Runs this program again to measure engine `engine`'s peak memory alone.
+fn rss_of(config: &Config, engine: usize) -> Option<f64> {
+    let exe = std::env::current_exe().ok()?;
+    let mut args: Vec<String> = config
+        .args
+        .iter()
+        .filter(|a| *a != "--bench")
+        .cloned()
+        .collect();
+    args.extend(["--rss-child".to_owned(), engine.to_string()]);
+    let output = std::process::Command::new(exe).args(args).output().ok()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("RSS ")?.trim().parse().ok())
+}
+
+/// In a child process: the growth of peak memory over the input data while
+/// engine `which` bulk-inserts everything, then reads it back (point reads
+/// and a full scan) from the file it wrote.
+fn rss_child(config: &Config, which: usize) {
+    let input = input(config);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let in_memory_redb2 = || {
+        redb2::Database::builder()
+            .create_with_backend(redb2::backends::InMemoryBackend::new())
+            .expect("redb 2.6")
+    };
+    let in_memory_native = || {
+        native_db::Builder::new()
+            .create_in_memory(data::native::models())
+            .expect("native_db")
+    };
+    alloc::reset_peak_rss();
+    let Some(base) = alloc::rss_mib() else { return };
+    let path = {
+        let unused = Shared {
+            storage: storage::Storage::in_memory().expect("memory"),
+        };
+        let mut engines = engines::all(&unused, in_memory_native(), in_memory_redb2());
+        let engine = &mut engines[which];
+        let path = engine.create(dir.path());
+        engine.run(Work::BulkInsert, &input, 0..input.users.len());
+        engine.close();
+        path
+    };
+    let (shared, native, raw2) = match which {
+        5 => (
+            None,
+            native_db::Builder::new()
+                .open(data::native::models(), &path)
+                .ok(),
+            None,
+        ),
+        6 => (None, None, redb2::Database::open(&path).ok()),
+        _ => (
+            Some(Shared {
+                storage: storage::Storage::new(&path).expect("reopen"),
+            }),
+            None,
+            None,
+        ),
+    };
+    let unused = Shared {
+        storage: storage::Storage::in_memory().expect("memory"),
+    };
+    let mut engines = engines::all(
+        shared.as_ref().unwrap_or(&unused),
+        native.unwrap_or_else(in_memory_native),
+        raw2.unwrap_or_else(in_memory_redb2),
+    );
+    let engine = &mut engines[which];
+    engine.run(Work::PointReads, &input, 0..input.read_ids.len());
+    engine.run(Work::FullScan, &input, 0..1);
+    if let Some(peak) = alloc::peak_rss_mib() {
+        println!("RSS {:.1}", peak - base);
+    }
+}
+
 const WORKLOADS: &[(Work, &str)] = &[
     (Work::BulkInsert, "bulk insert (1,000 per transaction)"),
     (Work::SingleCommits, "single durable commits"),
@@ -321,6 +405,10 @@ const WORKLOADS: &[(Work, &str)] = &[
 /// Runs the benchmark with the command line's options and prints the report.
 pub fn run() {
     let config = config();
+    if let Some(engine) = config.rss_child {
+        rss_child(&config, engine);
+        return;
+    }
     let started = Instant::now();
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -345,49 +433,7 @@ pub fn run() {
     let (shared, native_read, raw2_read) = load(dir.path(), &input);
     println!("loaded in {:.1?}", started.elapsed());
 
-    let mut raw = engines::RawRedb {
-        shared: &shared,
-        preserialized: false,
-        db: None,
-    };
-    let mut raw_pre = engines::RawRedb {
-        shared: &shared,
-        preserialized: true,
-        db: None,
-    };
-    let mut hand = engines::HandRkyv {
-        shared: &shared,
-        db: None,
-        out: Vec::new(),
-        aligned: Default::default(),
-    };
-    let mut seed = engines::Storage {
-        shared: &shared,
-        derive: false,
-        db: None,
-    };
-    let mut derive = engines::Storage {
-        shared: &shared,
-        derive: true,
-        db: None,
-    };
-    let mut native = engines::NativeDb {
-        read: native_read,
-        db: None,
-    };
-    let mut raw2 = engines::RawRedb2 {
-        read: raw2_read,
-        db: None,
-    };
-    let mut engines: Vec<&mut dyn Engine> = vec![
-        &mut raw,
-        &mut raw_pre,
-        &mut hand,
-        &mut seed,
-        &mut derive,
-        &mut native,
-        &mut raw2,
-    ];
+    let mut engines = engines::all(&shared, native_read, raw2_read);
     let names: Vec<&'static str> = engines.iter().map(|e| e.name()).collect();
 
     // Warm every read database's cache before anything is timed.
@@ -422,24 +468,16 @@ pub fn run() {
         println!("repetition {} done at {:.1?}", rep + 1, started.elapsed());
     }
 
-    // Peak memory: each engine alone, after the timed runs.
-    let mut rss = Vec::new();
-    for engine in engines.iter_mut().filter(|_| !config.no_rss) {
-        let rss_dir = tempfile::tempdir_in(dir.path()).expect("rss dir");
-        engine.create(rss_dir.path());
-        alloc::reset_peak_rss();
-        let baseline = alloc::rss_mib();
-        let len = input.users.len();
-        let _ = engine.run(Work::BulkInsert, &input, 0..len);
-        let _ = engine.run(Work::PointReads, &input, 0..input.read_ids.len());
-        let _ = engine.run(Work::FullScan, &input, 0..1);
-        rss.push(
-            alloc::peak_rss_mib()
-                .zip(baseline)
-                .map(|(peak, base)| peak - base),
-        );
-        engine.close();
-    }
+    // Peak memory: each engine alone, in a process of its own.
+    let rss: Vec<Option<f64>> = (0..engines.len())
+        .map(|e| {
+            if config.no_rss {
+                None
+            } else {
+                rss_of(&config, e)
+            }
+        })
+        .collect();
 
     report(&config, &names, &input, scans, &results, &rss);
     println!("\nfinished in {:.1?}", started.elapsed());

@@ -389,6 +389,22 @@ impl RawRange<'_> {
         })
     }
 
+    /// Folds the key and value bytes of every remaining entry, in place.
+    #[inline]
+    pub(crate) fn try_fold_with<B>(
+        self,
+        init: B,
+        mut f: impl FnMut(B, &[u8], &[u8]) -> Result<B>,
+        on_error: impl Fn(BackendError) -> Error,
+    ) -> Result<B> {
+        let mut acc = init;
+        for item in self.0 {
+            let (key, value) = item.map_err(|e| on_error(e.into()))?;
+            acc = f(acc, key.value(), value.value())?;
+        }
+        Ok(acc)
+    }
+
     /// Runs `f` on the key and value bytes of the last entry, in place.
     #[inline]
     pub(crate) fn next_back_with<R>(

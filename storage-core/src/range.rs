@@ -53,6 +53,47 @@ impl<'a, K: FromKeyBytes, V: StoredValue> Range<'a, K, V> {
     }
 }
 
+impl<K: FromKeyBytes, V: StoredValue> Range<'_, K, V> {
+    /// Folds every entry, in order, into an accumulator: the fastest way
+    /// through a range. Each value is validated in one reused buffer and no
+    /// [`Entry`] is built; the first damaged entry ends the fold with
+    /// [`Error::Corrupt`].
+    ///
+    /// ```
+    /// # fn main() -> storage::Result<()> {
+    /// let storage = storage::Storage::in_memory()?;
+    /// storage.table::<u32, u32>("squares").put_batch((1..=10u32).map(|i| (i, i * i)))?;
+    /// let sum = storage.read(|tx| {
+    ///     tx.table::<u32, u32>("squares").range(4..=6)?.fold_entries(0, |sum, _, v| sum + v.to_native())
+    /// })?;
+    /// assert_eq!(sum, 16 + 25 + 36);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn fold_entries<B>(
+        self,
+        init: B,
+        mut f: impl FnMut(B, &K, &V::Archived) -> B,
+    ) -> Result<B> {
+        let Some(inner) = self.inner else {
+            return Ok(init);
+        };
+        let mut buf = self.buffers.take();
+        let name = self.name;
+        inner.try_fold_with(
+            init,
+            |acc, key, value| {
+                let decoded =
+                    K::from_key_bytes(key).map_err(|e| Error::corrupt(name, key, "key", e))?;
+                let archived = value::check::<V>(value::aligned(value, &mut buf))
+                    .map_err(|e| Error::corrupt(name, key, "value", e))?;
+                Ok(f(acc, &decoded, archived))
+            },
+            |e| Error::backend(Some(name), e),
+        )
+    }
+}
+
 impl<'a, K: FromKeyBytes, V: StoredValue> Iterator for Range<'a, K, V> {
     type Item = Result<Entry<'a, K, V>>;
 

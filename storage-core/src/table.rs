@@ -232,14 +232,10 @@ where
     K: FromKeyBytes,
     V: StoredValue,
 {
-    let mut out = Vec::new();
-    for entry in range {
-        let entry = entry?;
-        if let Some(r) = f(entry.key(), entry.value()) {
-            out.push(r);
-        }
-    }
-    Ok(out)
+    range.fold_entries(Vec::new(), |mut out, key, value| {
+        out.extend(f(key, value));
+        out
+    })
 }
 
 macro_rules! read_methods {
@@ -325,6 +321,16 @@ macro_rules! read_methods {
         /// Every entry, in key order.
         pub fn iter(&$($mut)? self) -> Result<Range<'_, K::Key, V>> {
             self.reader()?.range(Bound::Unbounded, Bound::Unbounded)
+        }
+
+        /// Folds every entry, in key order, into an accumulator; see
+        /// [`Range::fold_entries`].
+        pub fn fold<B>(
+            &$($mut)? self,
+            init: B,
+            f: impl FnMut(B, &K::Key, &V::Archived) -> B,
+        ) -> Result<B> {
+            self.iter()?.fold_entries(init, f)
         }
 
         /// Runs `f` on every entry in key order and collects what it returns
