@@ -9,8 +9,8 @@ use crate::key::FromKeyBytes;
 use crate::value::{self, Buf, Buffers, StoredValue};
 
 /// An iterator over the entries of a key range, from
-/// [`ReadTable::range`]/[`prefix`](ReadTable::prefix)/[`iter`](ReadTable::iter)
-/// and the same on [`WriteTable`].
+/// [`ReadTable::range`](crate::ReadTable::range)/[`prefix`](crate::ReadTable::prefix)/[`iter`](crate::ReadTable::iter)
+/// and the same on [`WriteTable`](crate::WriteTable).
 ///
 /// Yields entries in key order, or backwards with `.rev()`. A damaged entry
 /// yields [`Error::Corrupt`] and iteration goes on with the next.
