@@ -2,6 +2,8 @@
 //! delete and batch insert, unique clashes refused without a trace, and
 //! typed queries through the generated `{Record}Indexes` trait.
 
+use std::ops::Bound;
+
 use storage::{Error, Storage, StoredRecord};
 
 #[derive(
@@ -289,4 +291,146 @@ fn rebuild_indexes_repairs_a_damaged_index() -> storage::Result<()> {
     storage.rebuild_indexes::<User>()?;
     assert_eq!(storage.records::<User>().by_country("NZ", ids)?, [1, 3, 4]);
     Ok(())
+}
+
+mod unique_later {
+    /// `before::User` with a unique index on `country` added: the stored
+    /// records have duplicate countries, so the index cannot be built.
+    #[derive(storage::StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+    #[stored(table = "users")]
+    pub struct User {
+        #[key]
+        pub id: u64,
+        pub email: String,
+        #[index(unique)]
+        pub country: String,
+        pub signup_day: u32,
+        pub nickname: Option<String>,
+        pub name: String,
+    }
+}
+
+fn populate_before(storage: &Storage) {
+    for (id, country) in [(1, "NZ"), (2, "FR"), (3, "NZ")] {
+        storage
+            .records::<before::User>()
+            .insert(&before::User {
+                id,
+                email: format!("{id}@x.org"),
+                country: country.into(),
+                signup_day: id as u32,
+                nickname: None,
+                name: String::new(),
+            })
+            .unwrap();
+    }
+}
+
+#[test]
+fn an_index_that_cannot_be_built_is_not_committed_half_built() {
+    //! A unique index whose build failed on duplicates was committed, half
+    //! built and trusted, when the closure caught the error and returned `Ok`.
+    let storage = Storage::in_memory().unwrap();
+    populate_before(&storage);
+    let err = storage
+        .write(|tx| {
+            let mut users = tx.records::<unique_later::User>();
+            let clash = users.len();
+            assert!(
+                matches!(clash, Err(Error::UniqueViolation { .. })),
+                "{clash:?}"
+            );
+            Ok(()) // The error was handled; the transaction must still not commit.
+        })
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Incomplete { table } if table == "users"),
+        "{err:?}"
+    );
+    // Nothing changed: the old type still reads and writes.
+    assert_eq!(storage.records::<before::User>().len().unwrap(), 3);
+    let stored = storage
+        .backend()
+        .get(storage::SCHEMA_TABLE, b"users", |b| {
+            String::from_utf8_lossy(b).into_owned()
+        })
+        .unwrap()
+        .unwrap();
+    assert!(!stored.contains("index"), "{stored}");
+}
+
+#[test]
+fn a_damaged_record_can_be_deleted_with_its_index_entries() {
+    let storage = seeded();
+    // Damage record 3 behind storage's back.
+    storage
+        .backend()
+        .put_batch("users", [(3u64.to_be_bytes(), b"garbage".to_vec())])
+        .unwrap();
+    let users = storage.records::<User>();
+    assert!(matches!(
+        users.get(3, |u| u.id()),
+        Err(Error::Corrupt { .. })
+    ));
+    // Its index entries can no longer be computed from it; they go anyway.
+    assert!(users.delete(3).unwrap());
+    assert_eq!(users.by_country("NZ", ids).unwrap(), [1, 4]);
+    assert_eq!(users.by_email("c@x.org", |u| u.id()).unwrap(), None);
+    assert_eq!(users.by_nickname("cat", ids).unwrap(), Vec::<u64>::new());
+    // Overwriting a damaged record works the same way.
+    storage
+        .backend()
+        .put_batch("users", [(4u64.to_be_bytes(), b"garbage".to_vec())])
+        .unwrap();
+    users.insert(&user(4, "d2@x.org", "FR", 1, None)).unwrap();
+    assert_eq!(users.by_country("NZ", ids).unwrap(), [1]);
+    assert_eq!(users.by_email("d@x.org", |u| u.id()).unwrap(), None);
+    assert_eq!(users.by_email("d2@x.org", |u| u.id()).unwrap(), Some(4));
+}
+
+#[test]
+fn an_old_snapshot_does_not_bring_back_a_replaced_schema() {
+    //! A read transaction on a snapshot older than a schema change trusted
+    //! the replaced schema again, so later writes skipped index upkeep.
+    let storage = seeded();
+    assert_eq!(
+        storage.records::<User>().by_country("NZ", ids).unwrap(),
+        [1, 3, 4]
+    );
+    storage
+        .read(|old| {
+            // Meanwhile the layout without indexes takes the table over.
+            storage.records::<before::User>().insert(&before::User {
+                id: 9,
+                email: "9@x.org".into(),
+                country: "NZ".into(),
+                signup_day: 9,
+                nickname: None,
+                name: String::new(),
+            })?;
+            // The old snapshot still shows the indexed schema as current.
+            assert_eq!(old.records::<User>().by_country("NZ", ids)?, [1, 3, 4]);
+            Ok(())
+        })
+        .unwrap();
+    // The indexed type must notice the change and rebuild.
+    assert_eq!(
+        storage.records::<User>().by_country("NZ", ids).unwrap(),
+        [1, 3, 4, 9]
+    );
+}
+
+#[test]
+fn an_exclusive_start_at_the_largest_value_is_empty() {
+    let storage = seeded();
+    storage
+        .records::<User>()
+        .insert(&user(7, "g@x.org", "NZ", u32::MAX, None))
+        .unwrap();
+    let users = storage.records::<User>();
+    let after_max = users
+        .by_signup_day_range((Bound::Excluded(u32::MAX), Bound::Unbounded), ids)
+        .unwrap();
+    assert_eq!(after_max, Vec::<u64>::new());
+    assert_eq!(users.by_signup_day_range(u32::MAX.., ids).unwrap(), [7]);
 }

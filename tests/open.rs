@@ -13,16 +13,19 @@ fn data_survives_reopening() {
         .put("users", "alice", &user("Alice", 30, true))
         .unwrap();
     drop(storage);
-    let storage = Storage::builder()
-        .check_integrity(true)
-        .open(&path)
-        .unwrap();
-    assert_eq!(
-        storage
-            .get::<User, _>("users", "alice", |u| u.age.to_native())
-            .unwrap(),
-        Some(30)
-    );
+    // With the integrity check (the default) and without it.
+    for check in [true, false] {
+        let storage = Storage::builder()
+            .check_integrity(check)
+            .open(&path)
+            .unwrap();
+        assert_eq!(
+            storage
+                .get::<User, _>("users", "alice", |u| u.age.to_native())
+                .unwrap(),
+            Some(30)
+        );
+    }
 }
 
 #[test]

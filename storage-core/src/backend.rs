@@ -22,6 +22,9 @@ use crate::error::{Error, Result};
 
 type RawDefinition<'a> = TableDefinition<'a, &'static [u8], &'static [u8]>;
 
+/// The largest serialization buffer kept between write transactions.
+const MAX_KEPT_SCRATCH: usize = 1 << 20;
+
 /// When a committed write transaction is on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -189,7 +192,7 @@ impl RedbBackend {
                     .map_err(|e| Error::backend(Some(table), e))?;
             }
         }
-        txn.commit()
+        txn.commit_then(|| ())
     }
 
     /// Runs `f` on the value bytes under `key`, if there is one.
@@ -210,7 +213,7 @@ impl RedbBackend {
             raw.remove(key)
                 .map_err(|e| Error::backend(Some(table), e))?
         };
-        txn.commit()?;
+        txn.commit_then(|| ())?;
         Ok(existed)
     }
 
@@ -292,8 +295,11 @@ impl WriteTxn<'_> {
 
     /// Makes every change of this transaction visible (and durable, per the
     /// configured [`Durability`]).
-    pub(crate) fn commit(self) -> Result<()> {
-        self.txn.commit().map_err(|e| Error::backend(None, e))
+    /// Commits, then runs `then` while still holding the writer slot.
+    pub(crate) fn commit_then(self, then: impl FnOnce()) -> Result<()> {
+        self.txn.commit().map_err(|e| Error::backend(None, e))?;
+        then();
+        Ok(())
     }
 }
 
@@ -304,7 +310,11 @@ impl Drop for WriterSlot<'_> {
             *writer = None;
         }
         drop(writer);
-        *lock(&self.backend.scratch) = core::mem::take(self.scratch.get_mut());
+        let scratch = core::mem::take(self.scratch.get_mut());
+        // One huge record does not pin its buffer for the life of the storage.
+        if scratch.capacity() <= MAX_KEPT_SCRATCH {
+            *lock(&self.backend.scratch) = scratch;
+        }
     }
 }
 

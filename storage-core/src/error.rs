@@ -12,8 +12,11 @@ pub type Result<T, E = Error> = core::result::Result<T, E>;
 /// Everything that can go wrong in `storage`.
 ///
 /// Variants that concern a table name it; [`std::error::Error::source`] chains
-/// to the redb or rkyv error underneath. No operation that returns an `Error`
-/// leaves a partial write behind: the transaction it ran in is rolled back.
+/// to the redb or rkyv error underneath. A write transaction whose closure
+/// returns an error commits nothing. An operation that fails inside a
+/// transaction leaves it as it was before that operation, or, if it failed
+/// after changing part of it, marks it so that it cannot commit
+/// ([`Error::Incomplete`]).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -55,7 +58,8 @@ pub enum Error {
         table: String,
         /// The raw key bytes of the bad entry.
         key: Vec<u8>,
-        /// Which half of the entry is bad: `"value"` or `"key"`.
+        /// What is bad: `"value"`, `"key"`, or `"index entry"` (an index
+        /// entry naming a record that is not there).
         part: &'static str,
         /// Why validation rejected it.
         #[source]
@@ -144,6 +148,18 @@ pub enum Error {
         table: String,
     },
 
+    /// A write inside the transaction failed after it had changed part of
+    /// what it had to change (a record's index entries, a rebuilt index). The
+    /// transaction cannot commit and was rolled back, even though the closure
+    /// handled that write's error and returned `Ok`.
+    #[error(
+        "table `{table}`: a write failed part-way, so the transaction was rolled back instead of committed"
+    )]
+    Incomplete {
+        /// The table of the failed write.
+        table: String,
+    },
+
     /// A write transaction was started on a thread that is already inside a
     /// write transaction of the same [`Storage`](crate::Storage), which would deadlock.
     #[error(
@@ -215,6 +231,7 @@ impl Error {
             | Error::InvalidTableName { table, .. }
             | Error::UniqueViolation { table, .. }
             | Error::IndexNotBuilt { table, .. }
+            | Error::Incomplete { table }
             | Error::TableInUse { table } => Some(table),
             Error::Backend { table, .. } => table.as_deref(),
             _ => None,

@@ -19,7 +19,7 @@ use core::ops::{Bound, RangeBounds};
 use rkyv::rancor::BoxedError;
 use smallvec::SmallVec;
 
-use crate::backend::{RawRead, RawTableMut};
+use crate::backend::{BackendError, RawRead, RawTableMut};
 use crate::error::{Error, Result};
 use crate::key::{IntoKeyBytes, KeyBuf, prefix_successor};
 use crate::record::StoredRecord;
@@ -69,7 +69,21 @@ pub fn index_table_name(table: &str, index: &str) -> String {
 }
 
 /// One entry per index: the encoded value, or `None` when the record has none.
-type Entries = SmallVec<[Option<KeyBuf>; 4]>;
+pub(crate) type Entries = SmallVec<[Option<KeyBuf>; 4]>;
+
+/// The index entries of what is stored under a key now.
+// A short-lived local of the write path: boxing the entries would allocate
+// on every write.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Stored {
+    /// Nothing is stored under the key.
+    Nothing,
+    /// A record with these entries.
+    Entries(Entries),
+    /// A record whose bytes do not validate, so its entries are unknown:
+    /// whatever points at its key is removed.
+    Damaged,
+}
 
 /// The index table key of a record with index value `value` and key `key`.
 fn entry_key(index: &IndexDef, value: &KeyBuf, key: &[u8]) -> KeyBuf {
@@ -116,25 +130,23 @@ impl<'tx> IndexWriter<'tx> {
         self.tables.clear();
     }
 
-    /// Index entries of the record stored under `key`, if there is one.
-    pub(crate) fn stored_entries<V>(
+    /// Index entries of the record stored under `key`.
+    pub(crate) fn stored<V>(
         record: &RecordInfo<V>,
         table: &str,
         main: Option<&impl RawRead>,
         key: &[u8],
-    ) -> Result<Option<Entries>> {
-        let Some(main) = main else { return Ok(None) };
-        let Some(stored) = main.get(key).map_err(|e| Error::backend(Some(table), e))? else {
-            return Ok(None);
+    ) -> Result<Stored> {
+        let Some(main) = main else {
+            return Ok(Stored::Nothing);
         };
-        let mut entries = Entries::new();
-        for index in 0..record.schema.indexes.len() {
-            let mut value = KeyBuf::new();
-            let present = (record.stored_index_value)(stored.bytes(), index, &mut value)
-                .map_err(|e| Error::corrupt(table, key, "value", e))?;
-            entries.push(present.then_some(value));
-        }
-        Ok(Some(entries))
+        let Some(stored) = main.get(key).map_err(|e| Error::backend(Some(table), e))? else {
+            return Ok(Stored::Nothing);
+        };
+        Ok(match entries_of_bytes(record, stored.bytes()) {
+            Ok(entries) => Stored::Entries(entries),
+            Err(_) => Stored::Damaged,
+        })
     }
 
     /// Index entries of `value`.
@@ -147,25 +159,21 @@ impl<'tx> IndexWriter<'tx> {
             .collect()
     }
 
-    /// Replaces the index entries of the record under `key`: `old` (what is
-    /// stored now, if anything) becomes `new` (`None` when deleting). Checks
-    /// every unique index before changing anything.
-    pub(crate) fn update(
+    /// Refuses `new` if a unique index holds one of its values for a record
+    /// other than `key`. Changes nothing.
+    pub(crate) fn check_unique(
         &mut self,
         schema: &Schema,
         key: &[u8],
-        old: Option<&Entries>,
-        new: Option<&Entries>,
+        old: &Stored,
+        new: &Entries,
         open: &impl Fn(&str) -> Result<RawTableMut<'tx>>,
     ) -> Result<()> {
-        fn value_at(entries: Option<&Entries>, i: usize) -> Option<&KeyBuf> {
-            entries.and_then(|e| e[i].as_ref())
-        }
         for (i, def) in schema.indexes.iter().enumerate() {
-            let Some(value) = value_at(new, i).filter(|_| def.unique) else {
+            let Some(value) = new[i].as_ref().filter(|_| def.unique) else {
                 continue;
             };
-            if value_at(old, i) == Some(value) {
+            if matches!(old, Stored::Entries(old) if old[i].as_ref() == Some(value)) {
                 continue;
             }
             let table = self.table(i, def, open)?;
@@ -181,17 +189,41 @@ impl<'tx> IndexWriter<'tx> {
                 });
             }
         }
+        Ok(())
+    }
+
+    /// Replaces the index entries of the record under `key`: those of `old`
+    /// become `new` (`None` when deleting). Run [`check_unique`](Self::check_unique)
+    /// first: an error here leaves the indexes part-way.
+    pub(crate) fn apply(
+        &mut self,
+        schema: &Schema,
+        key: &[u8],
+        old: &Stored,
+        new: Option<&Entries>,
+        open: &impl Fn(&str) -> Result<RawTableMut<'tx>>,
+    ) -> Result<()> {
         for (i, def) in schema.indexes.iter().enumerate() {
-            let (old, new) = (value_at(old, i), value_at(new, i));
-            if old == new {
+            let new = new.and_then(|new| new[i].as_ref());
+            if matches!(old, Stored::Entries(old) if old[i].as_ref() == new) {
                 continue;
             }
             let table = self.table(i, def, open)?;
             let backend = |e| Error::backend(Some(def.table), e);
-            if let Some(old) = old {
-                table
-                    .remove(entry_key(def, old, key).as_slice())
-                    .map_err(backend)?;
+            match old {
+                Stored::Entries(old) => {
+                    if let Some(old) = &old[i] {
+                        table
+                            .remove(entry_key(def, old, key).as_slice())
+                            .map_err(backend)?;
+                    }
+                }
+                Stored::Damaged => {
+                    for entry in entries_pointing_at(table, key).map_err(backend)? {
+                        table.remove(&entry).map_err(backend)?;
+                    }
+                }
+                Stored::Nothing => {}
             }
             if let Some(new) = new {
                 table
@@ -204,7 +236,9 @@ impl<'tx> IndexWriter<'tx> {
 
     /// Empties every index of the record and fills it again from the
     /// records in `main`; `stale` names indexes stored before that the
-    /// record no longer has, whose tables are deleted.
+    /// record no longer has, whose tables are deleted. Records whose bytes do
+    /// not validate are left out of the indexes (reading them gives
+    /// [`Error::Corrupt`] anyway).
     pub(crate) fn rebuild<V>(
         &mut self,
         record: &RecordInfo<V>,
@@ -231,17 +265,37 @@ impl<'tx> IndexWriter<'tx> {
             .map_err(|e| Error::backend(Some(schema.table), e))?;
         for entry in all {
             let (key, stored) = entry.map_err(|e| Error::backend(Some(schema.table), e))?;
-            let mut entries = Entries::new();
-            for index in 0..schema.indexes.len() {
-                let mut value = KeyBuf::new();
-                let present = (record.stored_index_value)(stored.bytes(), index, &mut value)
-                    .map_err(|e| Error::corrupt(schema.table, key.bytes(), "value", e))?;
-                entries.push(present.then_some(value));
-            }
-            self.update(schema, key.bytes(), None, Some(&entries), open)?;
+            let Ok(entries) = entries_of_bytes(record, stored.bytes()) else {
+                continue;
+            };
+            self.check_unique(schema, key.bytes(), &Stored::Nothing, &entries, open)?;
+            self.apply(schema, key.bytes(), &Stored::Nothing, Some(&entries), open)?;
         }
         Ok(())
     }
+}
+
+/// Index entries of the record in `bytes`; an error if they do not validate.
+fn entries_of_bytes<V>(record: &RecordInfo<V>, bytes: &[u8]) -> Result<Entries, BoxedError> {
+    let mut entries = Entries::new();
+    for index in 0..record.schema.indexes.len() {
+        let mut value = KeyBuf::new();
+        let present = (record.stored_index_value)(bytes, index, &mut value)?;
+        entries.push(present.then_some(value));
+    }
+    Ok(entries)
+}
+
+/// The keys of the entries of an index table that point at the record `key`.
+fn entries_pointing_at(table: &RawTableMut<'_>, key: &[u8]) -> Result<Vec<Vec<u8>>, BackendError> {
+    let mut found = Vec::new();
+    for entry in table.range(Bound::Unbounded, Bound::Unbounded)? {
+        let (entry, owner) = entry?;
+        if owner.bytes() == key {
+            found.push(entry.bytes().to_vec());
+        }
+    }
+    Ok(found)
 }
 
 /// Byte bounds, over an index table, of the entries whose values lie in `bounds`.
@@ -256,13 +310,18 @@ pub fn value_bounds<Q: IntoKeyBytes>(
     // Every entry of value `v` starts with `part(v)`, and no other value's
     // encoding starts with it; entries of larger values start at or after
     // its successor.
-    let after =
-        |value: &Q| prefix_successor(&part(value)).map_or(Bound::Unbounded, Bound::Included);
     let before =
         |value: &Q| prefix_successor(&part(value)).map_or(Bound::Unbounded, Bound::Excluded);
     let start = match bounds.start_bound() {
         Bound::Included(value) => Bound::Included(part(value)),
-        Bound::Excluded(value) => after(value),
+        Bound::Excluded(value) => {
+            let part = part(value);
+            match prefix_successor(&part) {
+                Some(next) => Bound::Included(next),
+                // Nothing sorts after an all-0xFF value: an empty range.
+                None => return (Bound::Excluded(part.clone()), Bound::Included(part)),
+            }
+        }
         Bound::Unbounded => Bound::Unbounded,
     };
     let end = match bounds.end_bound() {
@@ -304,6 +363,16 @@ mod tests {
             "entries of 5 end before 6 starts"
         );
         assert_eq!(end, Bound::Excluded(part(8)));
+    }
+
+    #[test]
+    fn nothing_is_after_the_largest_value() {
+        let (start, end) = value_bounds((Bound::Excluded(u32::MAX), Bound::Unbounded));
+        let max = part(u32::MAX);
+        assert_eq!(
+            (start, end),
+            (Bound::Excluded(max.clone()), Bound::Included(max))
+        );
     }
 
     #[test]

@@ -74,4 +74,5 @@ pub use rkyv;
 pub mod __private {
     pub use crate::index::{index_table_name, prefix_bounds, value_bounds};
     pub use rkyv;
+    pub use std::vec::Vec;
 }

@@ -11,6 +11,7 @@
 //! the file format.
 
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::backend::{RawRead, ReadTxn, WriteTxn};
 use crate::error::{Error, Result};
@@ -27,6 +28,9 @@ pub struct Schema {
     pub table: &'static str,
     /// The layout: table, version, key fields, fields and their types.
     pub description: &'static str,
+    /// `size_of` and `align_of` the archived record: a change in a nested
+    /// type shows here even when the record's own fields read the same.
+    pub archived_layout: (usize, usize),
     /// The secondary indexes, each in a table of its own.
     pub indexes: &'static [IndexDef],
 }
@@ -59,6 +63,8 @@ pub(crate) enum SchemaState {
 pub(crate) fn check_name(table: &str) -> Result<()> {
     let reason = if table.is_empty() {
         "table names must not be empty"
+    } else if table.chars().any(char::is_control) {
+        "table names must not contain control characters"
     } else if table.starts_with("__") {
         "names starting with `__` are reserved for storage's own tables"
     } else {
@@ -72,12 +78,35 @@ pub(crate) fn check_name(table: &str) -> Result<()> {
 
 /// What is stored for `schema`: the layout line, then one line per index.
 fn stored_form(schema: &Schema) -> String {
-    let mut out = schema.description.to_owned();
+    let mut out = layout_line(schema);
     for index in schema.indexes {
         out.push('\n');
         out.push_str(index.description);
     }
     out
+}
+
+/// The first stored line: the record's description, its archived size and
+/// alignment, and the rkyv format this build writes (byte order and the
+/// width of archived `usize`, which rkyv's global features change for the
+/// whole program).
+fn layout_line(schema: &Schema) -> String {
+    let (size, align) = schema.archived_layout;
+    format!(
+        "{} archived({size}, {align}) format({})",
+        schema.description,
+        rkyv_format()
+    )
+}
+
+fn rkyv_format() -> String {
+    let one = rkyv::to_bytes::<rkyv::rancor::Failure>(&1u32);
+    let order = match one.as_deref() {
+        Ok([1, ..]) => "le",
+        Ok(_) => "be",
+        Err(_) => "unknown",
+    };
+    format!("{order}, usize{}", size_of::<rkyv::Archived<usize>>() * 8)
 }
 
 /// The index name of a stored index line: `index {name} ..`.
@@ -92,11 +121,12 @@ fn compare(schema: &Schema, stored: &[u8]) -> Result<SchemaState> {
     let stored = String::from_utf8_lossy(stored);
     let mut lines = stored.lines();
     let layout = lines.next().unwrap_or_default();
-    if layout != schema.description {
+    let expected = layout_line(schema);
+    if layout != expected {
         return Err(Error::SchemaMismatch {
             table: schema.table.to_owned(),
             stored: layout.to_owned(),
-            expected: schema.description.to_owned(),
+            expected,
         });
     }
     let indexes: Vec<&str> = lines.collect();
@@ -129,45 +159,91 @@ pub(crate) fn check_read(txn: &ReadTxn, schema: &Schema) -> Result<SchemaState> 
     }
 }
 
-/// Compares `schema` with the stored one and stores it unless it is current.
-/// The caller rebuilds the indexes when the answer is not `Current`.
+/// Compares `schema` with the one stored in the write transaction.
 pub(crate) fn check_write(txn: &WriteTxn<'_>, schema: &Schema) -> Result<SchemaState> {
-    let mut meta = txn.open(SCHEMA_TABLE)?;
-    let state = match meta.get(schema.table.as_bytes()).map_err(meta_error)? {
-        Some(stored) => compare(schema, stored.bytes())?,
-        None => SchemaState::Missing,
-    };
-    if state != SchemaState::Current {
-        meta.insert(schema.table.as_bytes(), stored_form(schema).as_bytes())
-            .map_err(meta_error)?;
+    let meta = txn.open(SCHEMA_TABLE)?;
+    match meta.get(schema.table.as_bytes()).map_err(meta_error)? {
+        Some(stored) => compare(schema, stored.bytes()),
+        None => Ok(SchemaState::Missing),
     }
-    Ok(state)
+}
+
+/// Stores `schema` as the table's, once its indexes are built.
+pub(crate) fn store(txn: &WriteTxn<'_>, schema: &Schema) -> Result<()> {
+    let mut meta = txn.open(SCHEMA_TABLE)?;
+    meta.insert(schema.table.as_bytes(), stored_form(schema).as_bytes())
+        .map_err(meta_error)
+}
+
+/// Checks that the index tables of `schema` have the reserved names
+/// `__index:{table}:{index}`, so that rebuilding them can only ever delete
+/// index tables.
+pub(crate) fn check_index_tables(schema: &Schema) -> Result<()> {
+    for index in schema.indexes {
+        if index.table != crate::index::index_table_name(schema.table, index.name) {
+            return Err(Error::InvalidTableName {
+                table: index.table.to_owned(),
+                reason: "an index table must be named `__index:{table}:{index}`",
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Schemas this process has seen match the database, so later transactions
-/// skip the metadata lookup. Only a committed store or a successful comparison
-/// makes a schema trusted.
+/// skip the metadata lookup.
+///
+/// A write transaction trusts the schemas it checked or stored when it
+/// commits, still holding the writer slot. A read transaction trusts a
+/// schema it found current only if no schema was stored since its snapshot
+/// was taken (the `generation` counts commits that stored one), so an old
+/// snapshot cannot bring back a schema a later commit replaced.
 #[derive(Debug, Default)]
-pub(crate) struct TrustedSchemas(RwLock<Vec<Schema>>);
+pub(crate) struct TrustedSchemas {
+    trusted: RwLock<Vec<Schema>>,
+    generation: AtomicU64,
+}
 
 impl TrustedSchemas {
     pub(crate) fn trusts(&self, schema: &Schema) -> bool {
         let trusted = self
-            .0
+            .trusted
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         trusted.contains(schema)
     }
 
-    /// Trusts `schema`, and no longer any other schema of its table: a table
-    /// stores one.
-    pub(crate) fn trust(&self, schema: &Schema) {
+    /// How many commits have stored a schema.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Trusts `schema` if no schema was stored since `generation`.
+    pub(crate) fn trust_since(&self, schema: &Schema, generation: u64) {
         let mut trusted = self
-            .0
+            .trusted
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        trusted.retain(|other| other.table != schema.table);
-        trusted.push(*schema);
+        if self.generation() == generation {
+            trusted.retain(|other| other.table != schema.table);
+            trusted.push(*schema);
+        }
+    }
+
+    /// After a commit that stored `stored` (and checked `checked`): a new
+    /// generation, and those schemas trusted.
+    pub(crate) fn committed(&self, stored: &[&'static Schema], checked: &[&'static Schema]) {
+        let mut trusted = self
+            .trusted
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !stored.is_empty() {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
+        for schema in checked.iter().chain(stored) {
+            trusted.retain(|other| other.table != schema.table);
+            trusted.push(**schema);
+        }
     }
 }
 
@@ -184,6 +260,7 @@ mod tests {
     const WITH_INDEX: Schema = Schema {
         table: "users",
         description: "users v1 key(id) fields(id: u64, email: String)",
+        archived_layout: (40, 8),
         indexes: INDEXES,
     };
 
@@ -205,9 +282,17 @@ mod tests {
             }
         );
         assert_eq!(
-            compare(&WITH_INDEX, without.description.as_bytes()).unwrap(),
+            compare(&WITH_INDEX, layout_line(&without).as_bytes()).unwrap(),
             SchemaState::IndexesChanged { stored: vec![] }
         );
+        let resized = Schema {
+            archived_layout: (48, 8),
+            ..WITH_INDEX
+        };
+        assert!(matches!(
+            compare(&resized, stored.as_bytes()),
+            Err(Error::SchemaMismatch { .. })
+        ));
         let other = Schema {
             description: "users v2 key(id) fields(id: u64)",
             ..WITH_INDEX

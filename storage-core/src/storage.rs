@@ -55,7 +55,7 @@ pub(crate) struct Shared {
 ///
 /// let storage = Storage::builder()
 ///     .durability(Durability::None)
-///     .check_integrity(true)
+///     .check_integrity(false)
 ///     .open(&path)?;
 /// # drop(storage);
 /// # Ok(())
@@ -74,12 +74,20 @@ impl StorageBuilder {
         self
     }
 
-    /// Verify the checksum of every page when the file is opened (off by default).
+    /// Verify the checksum of every page when the file is opened: on by default.
     ///
-    /// A plain open trusts the file and verifies checksums only when repairing
-    /// after a crash; with this set, a file altered behind redb's back fails to
-    /// open with an error instead. The check reads the whole file, so opening
-    /// takes time proportional to its size.
+    /// With the check, a file damaged or altered behind redb's back fails to
+    /// open with an error. Without it, redb trusts the file (it verifies
+    /// checksums only when repairing after a crash), and damage surfaces later:
+    /// as [`Error::Corrupt`](crate::Error::Corrupt) when a value fails
+    /// validation, but, when redb's own page structure is hit, as a panic
+    /// inside redb (64 of 1,000 files with random flipped bytes did that in
+    /// `tests/corrupt_file.rs`, none with the check on).
+    ///
+    /// The check reads the whole file and commits once, so opening takes time
+    /// proportional to the file's size: about 0.2 s for a 550 MB file in the
+    /// page cache on the benchmark machine. Turn it off for large files you
+    /// trust and open often.
     pub fn check_integrity(mut self, enabled: bool) -> Self {
         self.options.check_integrity = enabled;
         self
@@ -126,7 +134,7 @@ impl Storage {
         StorageBuilder {
             options: OpenOptions {
                 durability: Durability::Immediate,
-                check_integrity: false,
+                check_integrity: true,
                 cache_size: None,
             },
         }
@@ -186,10 +194,17 @@ impl Storage {
     /// `Ok`.
     ///
     /// If `f` returns `Err`, or panics, nothing it wrote is kept: the database
-    /// is exactly as before, and the error (or [`Error::Panicked`](crate::Error::Panicked))
-    /// is returned. One write transaction runs at a time; others wait. Starting
-    /// a write inside `f` on the same storage is refused with
-    /// [`Error::NestedWrite`](crate::Error::NestedWrite) instead of deadlocking.
+    /// is exactly as before, and the error is returned. **A panic in `f` is
+    /// caught and returned as [`Error::Panicked`](crate::Error::Panicked)**
+    /// (with the panic's message and the tables the transaction had opened),
+    /// not resumed: state `f` captured may be half-updated, so treat that
+    /// error as a bug report.
+    ///
+    /// One write transaction runs at a time; others wait. Starting a write
+    /// inside `f` on the same storage and thread is refused with
+    /// [`Error::NestedWrite`](crate::Error::NestedWrite) instead of
+    /// deadlocking; `f` waiting for another thread that writes to the same
+    /// storage does deadlock.
     ///
     /// ```
     /// # fn main() -> storage::Result<()> {
@@ -263,6 +278,11 @@ impl Storage {
     ///
     /// `K` may be a borrowed form (`&str`, `&[u8]`): the handle takes any key
     /// that encodes the same way, and scans return the owned form (`String`).
+    ///
+    /// A handle by name knows nothing of record types: writing a
+    /// `#[derive(StoredRecord)]` type's table through it skips the schema
+    /// check and the upkeep of its indexes. Use [`records`](Self::records)
+    /// for those tables.
     pub fn table<K: IntoKeyBytes, V: StoredValue>(&self, name: &str) -> Table<K, V> {
         Table::new(self.clone(), TableName::new(name), None)
     }

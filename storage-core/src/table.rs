@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::backend::{BackendError, RawRead, RawTable, RawTableMut};
 use crate::error::{Error, Result};
-use crate::index::{IndexWriter, RecordInfo};
+use crate::index::{IndexWriter, RecordInfo, Stored};
 use crate::key::{AsKey, FromKeyBytes, IntoKeyBytes, KeyPrefix, prefix_successor};
 use crate::range::Range;
 use crate::record::StoredRecord;
@@ -300,7 +300,8 @@ macro_rules! read_methods {
         }
 
         /// Entries with keys in `bounds`, in key order; `.rev()` walks them
-        /// backwards.
+        /// backwards. (For the whole table use [`iter`](Self::iter): `..`
+        /// alone does not tell the key type.)
         pub fn range<Q: AsKey<K::Key>>(
             &$($mut)? self,
             bounds: impl RangeBounds<Q>,
@@ -541,7 +542,6 @@ impl<'tx, V> Writer<'tx, V> {
             match self.tx.check_schema(record.schema)? {
                 SchemaState::Current => {}
                 // Records written before through the table's name need indexing.
-                SchemaState::Missing if record.schema.indexes.is_empty() => {}
                 SchemaState::Missing => self.rebuild(&record, &raw, &[])?,
                 SchemaState::IndexesChanged { stored } => self.rebuild(&record, &raw, &stored)?,
             }
@@ -549,17 +549,22 @@ impl<'tx, V> Writer<'tx, V> {
         Ok(raw)
     }
 
+    /// Builds the record type's indexes from the records, then stores its
+    /// schema: a failure part-way leaves the transaction unable to commit.
     fn rebuild(
         &mut self,
         record: &RecordInfo<V>,
         raw: &RawTableMut<'tx>,
         stale: &[String],
     ) -> Result<()> {
-        let txn = self.tx.raw();
-        self.indexes
-            .rebuild(record, raw, stale, &|table| txn.open(table), &|table| {
+        let (tx, indexes) = (self.tx, &mut self.indexes);
+        let txn = tx.raw();
+        tx.all_or_nothing(&self.name, || {
+            indexes.rebuild(record, raw, stale, &|table| txn.open(table), &|table| {
                 txn.delete_table(table)
-            })
+            })?;
+            tx.store_schema(record.schema)
+        })
     }
 
     /// Drops and rebuilds every index of the record type from the records.
@@ -622,11 +627,15 @@ impl<'tx, V> Writer<'tx, V> {
             Ok(buf) => buf,
             Err(_) => &mut fresh,
         };
+        self.encode(value, buf)?;
+        self.put_bytes(key, buf)
+    }
+
+    fn encode<T: StoredValue>(&self, value: &T, buf: &mut Vec<u8>) -> Result<()> {
         value::encode(value, buf).map_err(|e| Error::Encode {
             table: self.name.to_string(),
             source: e.into(),
-        })?;
-        self.put_bytes(key, buf)
+        })
     }
 
     pub(crate) fn put_bytes(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
@@ -647,6 +656,11 @@ impl<'tx, V> Writer<'tx, V> {
     }
 
     /// Stores a record under `key`, keeping its indexes in step.
+    ///
+    /// Everything that can be refused is checked before anything changes:
+    /// the record is serialized and the unique indexes are consulted first.
+    /// What can still fail after that (an I/O error) leaves the transaction
+    /// unable to commit.
     pub(crate) fn put_record(&mut self, key: &[u8], value: &V) -> Result<()>
     where
         V: StoredValue,
@@ -654,33 +668,48 @@ impl<'tx, V> Writer<'tx, V> {
         let Some(record) = self.indexed() else {
             return self.put(key, value);
         };
+        let tx = self.tx;
+        let mut scratch = tx.raw().scratch().try_borrow_mut();
+        let mut fresh = Vec::new();
+        let buf = match scratch.as_deref_mut() {
+            Ok(buf) => buf,
+            Err(_) => &mut fresh,
+        };
+        self.encode(value, buf)?;
         self.raw()?;
-        let old = IndexWriter::stored_entries(&record, &self.name, self.raw.as_ref(), key)?;
+        let old = IndexWriter::stored(&record, &self.name, self.raw.as_ref(), key)?;
         let new = IndexWriter::entries(&record, value);
-        let txn = self.tx.raw();
+        let txn = tx.raw();
+        let open = |table: &str| txn.open(table);
         self.indexes
-            .update(record.schema, key, old.as_ref(), Some(&new), &|table| {
-                txn.open(table)
-            })?;
-        self.put(key, value)
+            .check_unique(record.schema, key, &old, &new, &open)?;
+        let name = self.name.clone();
+        tx.all_or_nothing(&name, || {
+            self.indexes
+                .apply(record.schema, key, &old, Some(&new), &open)?;
+            self.put_bytes(key, buf)
+        })
     }
 
-    /// Removes the record under `key` and its index entries.
+    /// Removes the record under `key` and its index entries (all entries
+    /// that point at it, if its bytes are damaged).
     pub(crate) fn delete_record(&mut self, key: &[u8]) -> Result<bool> {
         let Some(record) = self.indexed() else {
             return self.delete(key);
         };
         self.raw()?;
-        let Some(old) = IndexWriter::stored_entries(&record, &self.name, self.raw.as_ref(), key)?
-        else {
+        let old = IndexWriter::stored(&record, &self.name, self.raw.as_ref(), key)?;
+        if matches!(old, Stored::Nothing) {
             return Ok(false);
-        };
-        let txn = self.tx.raw();
-        self.indexes
-            .update(record.schema, key, Some(&old), None, &|table| {
-                txn.open(table)
-            })?;
-        self.delete(key)
+        }
+        let tx = self.tx;
+        let txn = tx.raw();
+        let name = self.name.clone();
+        tx.all_or_nothing(&name, || {
+            self.indexes
+                .apply(record.schema, key, &old, None, &|table| txn.open(table))?;
+            self.delete(key)
+        })
     }
 }
 
@@ -738,7 +767,9 @@ impl<'tx, K: IntoKeyBytes, V: StoredValue> WriteTable<'tx, K, V> {
     }
 
     /// Serializes `value` and stores it under `key`, replacing any previous
-    /// value (and keeping a record type's indexes in step).
+    /// value (and keeping a record type's indexes in step). On a record
+    /// table, prefer `insert`, which takes the key from the record: `put`
+    /// stores under the key it is given.
     pub fn put(&mut self, key: impl AsKey<K::Key>, value: &V) -> Result<()> {
         self.writer.put_record(key.into_key_bytes().as_ref(), value)
     }

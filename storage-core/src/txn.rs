@@ -22,13 +22,17 @@ use crate::value::StoredValue;
 pub struct ReadTransaction<'s> {
     txn: ReadTxn,
     shared: &'s Shared,
+    /// The schema generation before the snapshot was taken.
+    generation: u64,
 }
 
 impl<'s> ReadTransaction<'s> {
     pub(crate) fn begin(shared: &'s Shared) -> Result<Self> {
+        let generation = shared.schemas.generation();
         Ok(Self {
             txn: shared.backend.begin_read()?,
             shared,
+            generation,
         })
     }
 
@@ -40,9 +44,10 @@ impl<'s> ReadTransaction<'s> {
         if self.shared.schemas.trusts(schema) {
             return Ok(SchemaState::Current);
         }
+        schema::check_index_tables(schema)?;
         let state = schema::check_read(&self.txn, schema)?;
         if state == SchemaState::Current {
-            self.shared.schemas.trust(schema);
+            self.shared.schemas.trust_since(schema, self.generation);
         }
         Ok(state)
     }
@@ -90,8 +95,13 @@ pub struct WriteTransaction<'s> {
     shared: &'s Shared,
     /// Names of the tables opened so far, for error reports.
     touched: RefCell<Vec<String>>,
-    /// Schemas checked (and stored) in this transaction; trusted once it commits.
+    /// Schemas found current in this transaction; trusted once it commits.
     checked: RefCell<Vec<&'static Schema>>,
+    /// Schemas stored by this transaction; trusted once it commits.
+    stored: RefCell<Vec<&'static Schema>>,
+    /// The table a write failed on after changing part of the transaction:
+    /// then the transaction must not commit.
+    incomplete: RefCell<Option<String>>,
 }
 
 impl<'s> WriteTransaction<'s> {
@@ -101,6 +111,8 @@ impl<'s> WriteTransaction<'s> {
             shared,
             touched: RefCell::new(Vec::new()),
             checked: RefCell::new(Vec::new()),
+            stored: RefCell::new(Vec::new()),
+            incomplete: RefCell::new(None),
         })
     }
 
@@ -115,22 +127,60 @@ impl<'s> WriteTransaction<'s> {
         }
     }
 
+    /// Where the stored schema of `schema`'s table stands. Unless it is
+    /// current, the caller builds the indexes and then calls
+    /// [`store_schema`](Self::store_schema).
     pub(crate) fn check_schema(&self, schema: &'static Schema) -> Result<SchemaState> {
-        if self.shared.schemas.trusts(schema) {
+        if self.shared.schemas.trusts(schema) || self.stored.borrow().contains(&schema) {
             return Ok(SchemaState::Current);
         }
+        schema::check_index_tables(schema)?;
         let state = schema::check_write(&self.txn, schema)?;
-        self.checked.borrow_mut().push(schema);
+        if state == SchemaState::Current {
+            self.checked.borrow_mut().push(schema);
+        }
         Ok(state)
     }
 
-    pub(crate) fn commit(self) -> Result<()> {
-        let checked = self.checked.into_inner();
-        self.txn.commit()?;
-        for schema in checked {
-            self.shared.schemas.trust(schema);
-        }
+    /// Stores `schema` as its table's, its indexes being built.
+    pub(crate) fn store_schema(&self, schema: &'static Schema) -> Result<()> {
+        schema::store(&self.txn, schema)?;
+        self.stored.borrow_mut().push(schema);
         Ok(())
+    }
+
+    /// Marks the transaction as unable to commit: a write to `table` failed
+    /// after changing part of what it had to change.
+    pub(crate) fn mark_incomplete(&self, table: &str) {
+        self.incomplete
+            .borrow_mut()
+            .get_or_insert_with(|| table.to_owned());
+    }
+
+    /// Runs `f`, which changes several things; if it fails, the transaction
+    /// can no longer commit.
+    pub(crate) fn all_or_nothing<T>(
+        &self,
+        table: &str,
+        f: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        let result = f();
+        if result.is_err() {
+            self.mark_incomplete(table);
+        }
+        result
+    }
+
+    pub(crate) fn commit(self) -> Result<()> {
+        if let Some(table) = self.incomplete.into_inner() {
+            return Err(Error::Incomplete { table });
+        }
+        let (checked, stored) = (self.checked.into_inner(), self.stored.into_inner());
+        let schemas = &self.shared.schemas;
+        // Trusted before the writer slot is released: no other writer can
+        // store another schema in between.
+        self.txn
+            .commit_then(|| schemas.committed(&stored, &checked))
     }
 
     pub(crate) fn panicked(&self, payload: &(dyn Any + Send)) -> Error {
@@ -149,7 +199,10 @@ impl<'s> WriteTransaction<'s> {
     /// `V`, opened (and created if needed) on first use.
     ///
     /// A table can be open in only one handle at a time: opening it again while
-    /// an earlier handle is alive gives [`Error::TableInUse`].
+    /// an earlier handle is alive gives [`Error::TableInUse`]. Like
+    /// [`Storage::table`](crate::Storage::table), a handle by name skips the
+    /// schema check and index upkeep of record tables: use
+    /// [`records`](Self::records) for those.
     pub fn table<K: IntoKeyBytes, V: StoredValue>(&self, name: &str) -> WriteTable<'_, K, V> {
         WriteTable::new(Writer::new(self, TableName::new(name), None))
     }

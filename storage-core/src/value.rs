@@ -9,12 +9,17 @@
 
 use core::cell::{Cell, RefCell};
 
+use core::num::NonZeroUsize;
 use rkyv::Archive;
 use rkyv::api::high::{HighSerializer, HighValidator};
 use rkyv::bytecheck::CheckBytes;
+
 use rkyv::rancor::{BoxedError, Failure};
 use rkyv::ser::allocator::ArenaHandle;
 use rkyv::util::AlignedVec;
+use rkyv::validation::Validator;
+use rkyv::validation::archive::ArchiveValidator;
+use rkyv::validation::shared::SharedValidator;
 
 /// The archived form of `T`: what read closures receive.
 pub use rkyv::Archived;
@@ -187,16 +192,37 @@ pub(crate) fn aligned<'a>(bytes: &'a [u8], buf: &'a mut Buf<'_>) -> &'a [u8] {
 /// Validates `bytes` as an archived `V`. `bytes` must already be aligned.
 #[inline]
 pub(crate) fn check<V: StoredValue>(bytes: &[u8]) -> Result<&V::Archived, BoxedError> {
-    match rkyv::access::<V::Archived, Failure>(bytes) {
+    const { assert_alignment::<V>() };
+    match rkyv::api::access_with_context::<V::Archived, _, Failure>(bytes, &mut validator(bytes)) {
         Ok(archived) => Ok(archived),
         Err(_) => Err(explain::<V>(bytes)),
     }
 }
 
+/// How deep validation follows pointers: deep enough for any record, shallow
+/// enough that crafted bytes for a recursive type cannot overflow the stack.
+pub const MAX_VALIDATION_DEPTH: usize = 512;
+
+fn validator(bytes: &[u8]) -> Validator<ArchiveValidator<'_>, SharedValidator> {
+    Validator::new(
+        ArchiveValidator::with_max_depth(bytes, NonZeroUsize::new(MAX_VALIDATION_DEPTH)),
+        SharedValidator::new(),
+    )
+}
+
+/// Archives are read from buffers aligned to 16 bytes.
+const fn assert_alignment<V: StoredValue>() {
+    assert!(
+        align_of::<V::Archived>() <= ALIGN,
+        "storage reads archives from 16-byte aligned buffers; this archived type needs more"
+    );
+}
+
 /// Why `bytes` are not a valid archive of `V`: validation again, with details.
 #[cold]
 fn explain<V: StoredValue>(bytes: &[u8]) -> BoxedError {
-    match rkyv::access::<V::Archived, BoxedError>(bytes) {
+    match rkyv::api::access_with_context::<V::Archived, _, BoxedError>(bytes, &mut validator(bytes))
+    {
         Err(error) => error,
         // The two validators differ only in their error type.
         Ok(_) => <BoxedError as rkyv::rancor::Source>::new(Inconsistent),
@@ -261,9 +287,11 @@ pub(crate) unsafe fn read_unchecked<V: StoredValue, R>(
     bytes: &[u8],
     f: impl FnOnce(&V::Archived) -> R,
 ) -> R {
+    const { assert_alignment::<V>() };
     let mut buf = Buf::pooled();
     let bytes = aligned(bytes, &mut buf);
-    // SAFETY: `bytes` is aligned to 16 (in place or copied), and the caller
+    // SAFETY: `bytes` is aligned to 16 (in place or copied), which is enough
+    // for `V::Archived` (asserted at compile time above), and the caller
     // guarantees it holds a valid archive of `V`.
     let archived = unsafe { rkyv::access_unchecked::<V::Archived>(bytes) };
     f(archived)
@@ -300,6 +328,44 @@ mod tests {
         assert!(!err.to_string().is_empty());
         assert!(read::<(u64, String), _>(&[], |_| ()).is_err());
         assert!(read::<(u64, String), _>(&[1, 2, 3], |_| ()).is_err());
+    }
+
+    /// A list as deep as it gets: a node pointing at a node pointing at ...
+    #[derive(rkyv::Archive, rkyv::Serialize)]
+    #[rkyv(serialize_bounds(__S: rkyv::ser::Writer + rkyv::ser::Allocator, __S::Error: rkyv::rancor::Source))]
+    #[rkyv(bytecheck(bounds(__C: rkyv::validation::ArchiveContext, __C::Error: rkyv::rancor::Source)))]
+    struct Node {
+        #[rkyv(omit_bounds)]
+        next: Option<Box<Node>>,
+    }
+
+    fn list(depth: usize) -> Node {
+        (0..depth).fold(Node { next: None }, |next, _| Node {
+            next: Some(Box::new(next)),
+        })
+    }
+
+    #[test]
+    fn validation_depth_is_bounded() {
+        //! Crafted bytes for a recursive type could nest deep enough to overflow
+        //! the stack while being validated.
+        let mut buf = Vec::new();
+        encode(&list(100), &mut buf).unwrap();
+        assert!(
+            read::<Node, _>(&buf, |_| ()).is_ok(),
+            "ordinary depths validate"
+        );
+        let deep = list(MAX_VALIDATION_DEPTH * 2);
+        encode(&deep, &mut buf).unwrap();
+        // Dropping a deep Box chain recursively could itself overflow: unlink it.
+        let mut next = deep.next;
+        while let Some(node) = next {
+            next = node.next;
+        }
+        assert!(
+            read::<Node, _>(&buf, |_| ()).is_err(),
+            "deeper than the limit is refused"
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! so errors can point at it.
 
 use heck::ToSnakeCase;
+use syn::ext::IdentExt;
 use syn::{Data, DeriveInput, Fields, Ident, LitStr, Path, Type, Visibility};
 
 use crate::attr::{self, FieldAttrs, RecordAttrs};
@@ -44,7 +45,7 @@ fn indexes(cx: &Ctxt, fields: &[Field<'_>], attrs: &RecordAttrs) -> Vec<Index> {
             name: index
                 .name
                 .as_ref()
-                .map_or_else(|| field.ident.to_string(), LitStr::value),
+                .map_or_else(|| field.ident.unraw().to_string(), LitStr::value),
             tokens: index.tokens.clone(),
             unique: index.unique,
             fields: vec![position],
@@ -66,7 +67,7 @@ fn indexes(cx: &Ctxt, fields: &[Field<'_>], attrs: &RecordAttrs) -> Vec<Index> {
         let joined = index
             .fields
             .iter()
-            .map(ToString::to_string)
+            .map(|field| field.unraw().to_string())
             .collect::<Vec<_>>()
             .join("_");
         Index {

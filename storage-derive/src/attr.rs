@@ -55,6 +55,9 @@ pub struct FieldAttrs<'a> {
     pub key: Option<&'a Attribute>,
     /// The `#[index]` attribute, if the field has one.
     pub index: Option<IndexAttr>,
+    /// The field's `#[rkyv(..)]` arguments: its archived form may differ
+    /// from its type's.
+    pub rkyv: Option<proc_macro2::TokenStream>,
 }
 
 /// Reports an argument nobody knows, suggesting the closest known one, and
@@ -107,7 +110,17 @@ fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
 pub fn record(cx: &Ctxt, attrs: &[Attribute]) -> RecordAttrs {
     let mut out = RecordAttrs::default();
     for attr in attrs {
-        if attr.path().is_ident(STORED) {
+        if attr.path().is_ident(KEY) {
+            cx.error_spanned_by(
+                attr,
+                "`#[key]` goes on a field: the field that identifies a record",
+            );
+        } else if attr.path().is_ident(INDEX) {
+            cx.error_spanned_by(
+                attr,
+                "`#[index]` goes on a field; for an index over several fields write `#[stored(index(fields(a, b)))]` on the struct",
+            );
+        } else if attr.path().is_ident(STORED) {
             let parsed = attr.parse_nested_meta(|meta| stored_argument(cx, &meta, &mut out));
             if let Err(error) = parsed {
                 cx.syn_error(error);
@@ -262,6 +275,14 @@ pub fn field<'a>(cx: &Ctxt, field: &'a syn::Field) -> FieldAttrs<'a> {
                 Some(_) => cx.error_spanned_by(attr, "duplicate `#[key]` on one field"),
                 None => out.key = Some(attr),
             }
+        } else if attr.path().is_ident(STORED) {
+            cx.error_spanned_by(
+                attr,
+                "`#[stored(..)]` goes on the struct; on a field use `#[key]` or `#[index]`",
+            );
+        } else if attr.path().is_ident("rkyv") {
+            let meta = &attr.meta;
+            out.rkyv = Some(quote::quote!(#meta));
         } else if attr.path().is_ident(INDEX) {
             let mut index = IndexAttr {
                 tokens: quote::quote!(#attr),

@@ -24,13 +24,18 @@ pub fn check(cx: &Ctxt, record: &Record<'_>) {
     indexes_need_own_archive(cx, record);
 }
 
-/// A key field is found and ordered by the key already; an index on it is redundant.
+/// The leading key field is found and ordered by the key already; an index
+/// on it is redundant.
 fn index_not_on_key(cx: &Ctxt, record: &Record<'_>, index: &Index) {
     if index.composite {
         return;
     }
     let field = &record.fields[index.fields[0]];
-    if field.attrs.key.is_some() {
+    let leading = record
+        .keys()
+        .next()
+        .is_some_and(|key| key.ident == field.ident);
+    if leading {
         cx.error_spanned_by(
             &index.tokens,
             format!(
@@ -72,6 +77,15 @@ fn index_fields(cx: &Ctxt, record: &Record<'_>, index: &Index) {
         if let Some(problem) = index_type_problem(field) {
             cx.error_spanned_by(field.ty.to_token_stream(), problem);
         }
+        if let Some(rkyv) = &field.attrs.rkyv {
+            cx.error_spanned_by(
+                rkyv,
+                format!(
+                    "field `{}` is archived through `#[rkyv(..)]`, so its archived value is not its type's: it cannot be indexed",
+                    field.ident
+                ),
+            );
+        }
     }
 }
 
@@ -83,8 +97,11 @@ fn index_type_problem(field: &Field<'_>) -> Option<String> {
         Shape::Option(inner) => inner,
         _ => field.ty,
     };
+    if let Shape::PointerSized(ident) = types::shape(value) {
+        return Some(pointer_sized_problem("#[index]", name, ident));
+    }
     let supported = match types::shape(value) {
-        Shape::Plain(_) | Shape::PointerSized(_) | Shape::String => true,
+        Shape::Plain(_) | Shape::String => true,
         Shape::Native(ident) => *ident != "f32" && *ident != "f64" && *ident != "char",
         Shape::Vec(inner) | Shape::Array(inner) => is_u8(inner),
         _ => false,
@@ -102,9 +119,32 @@ fn index_type_problem(field: &Field<'_>) -> Option<String> {
     ))
 }
 
-/// Index names are distinct identifiers: each names a table of its own.
+/// Index names are distinct identifiers: each names a table of its own, and
+/// the query methods made from them (`by_a`, `by_a_range`, ..) do not collide.
 fn index_names(cx: &Ctxt, record: &Record<'_>) {
+    let methods = |index: &Index| {
+        let mut names = vec![
+            format!("by_{}", index.name),
+            format!("by_{}_range", index.name),
+        ];
+        if index.composite {
+            names.push(format!("by_{}_prefix", index.name));
+        }
+        names
+    };
     for (i, index) in record.indexes.iter().enumerate() {
+        let clash = record.indexes[..i].iter().find(|other| {
+            other.name != index.name && methods(other).iter().any(|m| methods(index).contains(m))
+        });
+        if let Some(other) = clash {
+            cx.error_spanned_by(
+                &index.tokens,
+                format!(
+                    "the queries of index `{}` would have the same names as those of index `{}`; rename one with `name = \"..\"`",
+                    index.name, other.name
+                ),
+            );
+        }
         let valid = !index.name.is_empty()
             && index
                 .name
@@ -208,9 +248,19 @@ pub fn key_type_problem(field: &Field<'_>) -> Option<String> {
         Shape::Borrowed => format!(
             "`#[key]` field `{name}` has type `{shown}`; records own their data - use `String` or `Vec<u8>`"
         ),
+        Shape::PointerSized(ident) => pointer_sized_problem("#[key]", name, ident),
         _ => return None,
     };
     Some(problem)
+}
+
+/// rkyv archives `usize`/`isize` in 32 bits by default and truncates larger
+/// values, so the stored record would disagree with its key or index entry.
+fn pointer_sized_problem(attribute: &str, name: &syn::Ident, ty: &syn::Ident) -> String {
+    let wide = if *ty == "usize" { "u64" } else { "i64" };
+    format!(
+        "`{attribute}` field `{name}` has type `{ty}`, which rkyv archives in 32 bits (truncating larger values) - use `{wide}`"
+    )
 }
 
 fn is_u8(ty: &syn::Type) -> bool {
@@ -223,7 +273,12 @@ fn table_name(cx: &Ctxt, record: &Record<'_>) {
         return;
     };
     let value = table.value();
-    if value.is_empty() {
+    if value.chars().any(char::is_control) {
+        cx.error_spanned_by(
+            table,
+            "the table name contains a control character; use printable characters",
+        );
+    } else if value.is_empty() {
         cx.error_spanned_by(
             table,
             "the table name is empty; give a name, e.g. `#[stored(table = \"users\")]`",

@@ -34,6 +34,18 @@ impl Shape<'_> {
     }
 }
 
+/// Whether `ty` is sized, as far as the syntax tells: not `str`, a slice or a
+/// trait object.
+pub fn is_sized(ty: &Type) -> bool {
+    match ty {
+        Type::Slice(_) | Type::TraitObject(_) => false,
+        Type::Path(path) => !path.path.is_ident("str"),
+        Type::Group(group) => is_sized(&group.elem),
+        Type::Paren(paren) => is_sized(&paren.elem),
+        _ => true,
+    }
+}
+
 /// The last path segment of `ty`, with its generic arguments.
 fn last_segment(ty: &Type) -> Option<&syn::PathSegment> {
     match ty {
@@ -92,7 +104,12 @@ pub fn shape(ty: &Type) -> Shape<'_> {
 
 /// `ty` as compact text for schema descriptions: `Vec<String>`, `[u8; 4]`.
 pub fn describe(ty: &Type) -> String {
-    let text = quote::quote!(#ty).to_string();
+    compact(&quote::quote!(#ty).to_string())
+}
+
+/// Token text without the spaces the printer puts between tokens, but for
+/// those between two words and after `;`.
+pub fn compact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     let mut prev: Option<char> = None;
