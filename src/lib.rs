@@ -78,6 +78,10 @@ pub use storage_core::*;
 ///   integers, floats and `bool` by value, `&str` for `String`, a slice for
 ///   `Vec<u8>`, an iterator of views for other vectors, `Option<view>` for
 ///   options, and the archived value for anything else (nested records);
+///   The view is chosen from how the field's type is spelled (`String`,
+///   `Vec<..>`, `Option<..>`, `Box<..>`, integer names): a type alias or
+///   another crate's type of the same name gets its archived form; a field
+///   with its own `#[rkyv(..)]` attribute gets no accessor.
 /// - with indexes, a trait `{Name}Indexes` with `by_{index}(value, f)` and
 ///   `by_{index}_range(bounds, f)` (and `by_{index}_prefix` for indexes over
 ///   several fields) on the record's `Table`, `ReadTable` and `WriteTable`.

@@ -270,3 +270,27 @@ fn entries_stay_valid_after_the_iterator_moves_on() {
         })
         .unwrap();
 }
+
+#[test]
+fn unchecked_reads_see_what_checked_reads_see() {
+    let storage = Storage::in_memory().unwrap();
+    let users = storage.table::<u32, User>("users");
+    users
+        .put_batch((0..100u32).map(|i| (i, user(&format!("user {i}"), i, i % 2 == 0))))
+        .unwrap();
+    storage
+        .read(|tx| {
+            let table = tx.table::<u32, User>("users");
+            for i in 0..100u32 {
+                let checked = table.get(i, |u| (u.name.to_string(), u.age.to_native()))?;
+                // SAFETY: every value in this table was written just above
+                // through storage as a `User`.
+                let unchecked =
+                    unsafe { table.get_unchecked(i, |u| (u.name.to_string(), u.age.to_native())) }?;
+                assert_eq!(checked, unchecked);
+                assert_eq!(checked, Some((format!("user {i}"), i)));
+            }
+            Ok(())
+        })
+        .unwrap();
+}
