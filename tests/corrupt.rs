@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{User, temp_storage, user};
+use common::{Rng, User, temp_storage, user};
 use redb::{Database, TableDefinition};
 use storage::{Error, Storage};
 
@@ -152,23 +152,6 @@ fn truncated_and_bit_flipped_values_never_panic() {
     );
 }
 
-/// Deterministic pseudo-random numbers (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 #[test]
 fn ten_thousand_mutated_values_are_reported_and_good_ones_stay_readable() {
     let mutated: usize = std::env::var("STORAGE_CORRUPT_VALUES")
@@ -198,26 +181,28 @@ fn ten_thousand_mutated_values_are_reported_and_good_ones_stay_readable() {
     let mut key = 0u64;
     let mut made = 0;
     while made < mutated {
-        let original = &originals[rng.below(originals.len())];
+        let original = &originals[rng.below(originals.len() as u64) as usize];
         let kind = if key.is_multiple_of(10) {
             None
         } else {
-            Some(rng.below(KINDS.len()))
+            Some(rng.below(KINDS.len() as u64) as usize)
         };
         let value = match kind {
             None => original.clone(),
-            Some(0) => original[..rng.below(original.len())].to_vec(),
+            Some(0) => original[..rng.below(original.len() as u64) as usize].to_vec(),
             Some(1) => {
                 let mut v = original.clone();
-                let bit = rng.below(v.len() * 8);
+                let bit = rng.below(v.len() as u64 * 8) as usize;
                 v[bit / 8] ^= 1 << (bit % 8);
                 v
             }
-            Some(2) => (0..rng.below(200)).map(|_| rng.next() as u8).collect(),
+            Some(2) => (0..rng.below(200) as usize)
+                .map(|_| rng.next() as u8)
+                .collect(),
             _ => {
                 let mut v = original.clone();
-                let start = rng.below(v.len());
-                let end = (start + 1 + rng.below(16)).min(v.len());
+                let start = rng.below(v.len() as u64) as usize;
+                let end = (start + 1 + rng.below(16) as usize).min(v.len());
                 for byte in &mut v[start..end] {
                     *byte = rng.next() as u8;
                 }

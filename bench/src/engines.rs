@@ -90,7 +90,6 @@ fn batches<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
 
 const USERS: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("users");
 const ORDERS: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("orders");
-const USERS2: redb2::TableDefinition<&[u8], &[u8]> = redb2::TableDefinition::new("users");
 
 /// Position of a field of the archived root in `bytes`: the root sits at the end.
 fn field<T>(bytes: &[u8], offset: usize) -> usize {
@@ -126,150 +125,155 @@ pub struct Shared {
     pub storage: storage::Storage,
 }
 
-/// Engine 1 (and its pre-serialized variant) on redb 4.
-pub struct RawRedb<'s> {
-    pub shared: &'s Shared,
-    pub preserialized: bool,
-    pub db: Option<redb::Database>,
-}
-
-impl Engine for RawRedb<'_> {
-    fn name(&self) -> &'static str {
-        if self.preserialized {
-            "raw redb, pre-serialized"
-        } else {
-            "raw redb"
+/// Engine 1, raw redb, for a given redb crate: the floor on redb 4 (with a
+/// variant inserting pre-serialized values) and the same code on redb 2.6,
+/// native_db's engine.
+macro_rules! raw_engine {
+    ($(#[$doc:meta])* $engine:ident, $redb:ident) => {
+        $(#[$doc])*
+        pub struct $engine<'s> {
+            pub name: &'static str,
+            pub file: &'static str,
+            pub preserialized: bool,
+            /// The database the read workloads read.
+            pub read: &'s $redb::Database,
+            pub db: Option<$redb::Database>,
         }
-    }
 
-    fn create(&mut self, dir: &Path) -> PathBuf {
-        let path = dir.join(if self.preserialized {
-            "raw-pre.redb"
-        } else {
-            "raw.redb"
-        });
-        self.db = Some(redb::Database::create(&path).expect("create"));
-        path
-    }
+        impl Engine for $engine<'_> {
+            fn name(&self) -> &'static str {
+                self.name
+            }
 
-    fn close(&mut self) {
-        self.db = None;
-    }
+            fn create(&mut self, dir: &Path) -> PathBuf {
+                let path = dir.join(self.file);
+                self.db = Some($redb::Database::create(&path).expect("create"));
+                path
+            }
 
-    fn run(&mut self, work: Work, input: &Input, part: std::ops::Range<usize>) -> Option<u64> {
-        use redb::ReadableDatabase;
-        let read = || {
-            self.shared
-                .storage
-                .backend()
-                .database()
-                .begin_read()
-                .expect("read")
-        };
-        match work {
-            Work::BulkInsert => {
-                let db = self.db.as_ref()?;
-                for (i, batch) in batches(&input.users[part.clone()]).enumerate() {
-                    let txn = db.begin_write().expect("write");
-                    {
-                        let mut table = txn.open_table(USERS).expect("table");
-                        for (j, user) in batch.iter().enumerate() {
-                            let key = user.id.to_be_bytes();
-                            if self.preserialized {
-                                let value = &input.serialized[part.start + i * BATCH + j];
-                                table.insert(&key[..], &value[..]).expect("insert");
-                            } else {
+            fn close(&mut self) {
+                self.db = None;
+            }
+
+            fn run(&mut self, work: Work, input: &Input, part: std::ops::Range<usize>) -> Option<u64> {
+                #[allow(unused_imports)]
+                use $redb::*;
+                const USERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("users");
+                const ORDERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("orders");
+                let read = || self.read.begin_read().expect("read");
+                match work {
+                    Work::BulkInsert => {
+                        let db = self.db.as_ref()?;
+                        for (i, batch) in batches(&input.users[part.clone()]).enumerate() {
+                            let txn = db.begin_write().expect("write");
+                            {
+                                let mut table = txn.open_table(USERS).expect("table");
+                                for (j, user) in batch.iter().enumerate() {
+                                    let key = user.id.to_be_bytes();
+                                    if self.preserialized {
+                                        let value = &input.serialized[part.start + i * BATCH + j];
+                                        table.insert(&key[..], &value[..]).expect("insert");
+                                    } else {
+                                        let value = rkyv::to_bytes::<RkyvError>(user).expect("serialize");
+                                        table.insert(&key[..], &value[..]).expect("insert");
+                                    }
+                                }
+                            }
+                            txn.commit().expect("commit");
+                        }
+                        Some(0)
+                    }
+                    _ if self.preserialized => None,
+                    Work::SingleCommits => {
+                        let db = self.db.as_ref()?;
+                        for user in &input.extra[part] {
+                            let txn = db.begin_write().expect("write");
+                            {
+                                let mut table = txn.open_table(USERS).expect("table");
                                 let value = rkyv::to_bytes::<RkyvError>(user).expect("serialize");
-                                table.insert(&key[..], &value[..]).expect("insert");
+                                table.insert(&user.id.to_be_bytes()[..], &value[..]).expect("insert");
+                            }
+                            txn.commit().expect("commit");
+                        }
+                        Some(0)
+                    }
+                    Work::PointReads => {
+                        let txn = read();
+                        let table = txn.open_table(USERS).expect("table");
+                        let mut sum = 0;
+                        for id in &input.read_ids[part] {
+                            let value = table.get(&id.to_be_bytes()[..]).expect("get").expect("present");
+                            sum += age_at_offset(value.value());
+                        }
+                        Some(sum)
+                    }
+                    Work::FullScan => {
+                        let txn = read();
+                        let table = txn.open_table(USERS).expect("table");
+                        let mut active = 0;
+                        for _ in part {
+                            for entry in table.range::<&[u8]>(..).expect("range") {
+                                active += u64::from(active_at_offset(entry.expect("entry").1.value()));
                             }
                         }
+                        Some(active)
                     }
-                    txn.commit().expect("commit");
-                }
-                Some(0)
-            }
-            Work::SingleCommits if !self.preserialized => {
-                let db = self.db.as_ref()?;
-                for user in &input.extra[part] {
-                    let txn = db.begin_write().expect("write");
-                    {
-                        let mut table = txn.open_table(USERS).expect("table");
-                        let value = rkyv::to_bytes::<RkyvError>(user).expect("serialize");
-                        table
-                            .insert(&user.id.to_be_bytes()[..], &value[..])
-                            .expect("insert");
-                    }
-                    txn.commit().expect("commit");
-                }
-                Some(0)
-            }
-            Work::PointReads if !self.preserialized => {
-                let txn = read();
-                let table = txn.open_table(USERS).expect("table");
-                let mut sum = 0;
-                for id in &input.read_ids[part] {
-                    let value = table
-                        .get(&id.to_be_bytes()[..])
-                        .expect("get")
-                        .expect("present");
-                    sum += age_at_offset(value.value());
-                }
-                Some(sum)
-            }
-            Work::FullScan if !self.preserialized => {
-                let txn = read();
-                let table = txn.open_table(USERS).expect("table");
-                let mut active = 0;
-                for _ in part {
-                    for entry in table.range::<&[u8]>(..).expect("range") {
-                        active += u64::from(active_at_offset(entry.expect("entry").1.value()));
-                    }
-                }
-                Some(active)
-            }
-            Work::RangeScans if !self.preserialized => {
-                let txn = read();
-                let table = txn.open_table(USERS).expect("table");
-                let mut active = 0;
-                for start in &input.range_starts[part] {
-                    let (from, to) = (start.to_be_bytes(), (start + input.range_len).to_be_bytes());
-                    for entry in table.range(&from[..]..&to[..]).expect("range") {
-                        active += u64::from(active_at_offset(entry.expect("entry").1.value()));
-                    }
-                }
-                Some(active)
-            }
-            Work::PrefixQueries if !self.preserialized => {
-                let txn = read();
-                let table = txn.open_table(ORDERS).expect("table");
-                let mut total = 0;
-                for customer in &input.customers[part] {
-                    let (from, to) = (order_key(*customer, 0), order_key(customer + 1, 0));
-                    for entry in table.range(&from[..]..&to[..]).expect("range") {
-                        total += total_at_offset(entry.expect("entry").1.value());
-                    }
-                }
-                Some(total)
-            }
-            Work::Delete if !self.preserialized => {
-                let db = self.db.as_ref()?;
-                for batch in batches(&input.delete_ids[part]) {
-                    let txn = db.begin_write().expect("write");
-                    {
-                        let mut table = txn.open_table(USERS).expect("table");
-                        for id in batch {
-                            table.remove(&id.to_be_bytes()[..]).expect("remove");
+                    Work::RangeScans => {
+                        let txn = read();
+                        let table = txn.open_table(USERS).expect("table");
+                        let mut active = 0;
+                        for start in &input.range_starts[part] {
+                            let (from, to) = (start.to_be_bytes(), (start + input.range_len).to_be_bytes());
+                            for entry in table.range(&from[..]..&to[..]).expect("range") {
+                                active += u64::from(active_at_offset(entry.expect("entry").1.value()));
+                            }
                         }
+                        Some(active)
                     }
-                    txn.commit().expect("commit");
+                    Work::PrefixQueries => {
+                        let txn = read();
+                        let table = txn.open_table(ORDERS).expect("table");
+                        let mut total = 0;
+                        for customer in &input.customers[part] {
+                            let (from, to) = (order_key(*customer, 0), order_key(customer + 1, 0));
+                            for entry in table.range(&from[..]..&to[..]).expect("range") {
+                                total += total_at_offset(entry.expect("entry").1.value());
+                            }
+                        }
+                        Some(total)
+                    }
+                    Work::Delete => {
+                        let db = self.db.as_ref()?;
+                        for batch in batches(&input.delete_ids[part]) {
+                            let txn = db.begin_write().expect("write");
+                            {
+                                let mut table = txn.open_table(USERS).expect("table");
+                                for id in batch {
+                                    table.remove(&id.to_be_bytes()[..]).expect("remove");
+                                }
+                            }
+                            txn.commit().expect("commit");
+                        }
+                        Some(0)
+                    }
+                    _ => None,
                 }
-                Some(0)
             }
-            _ => None,
         }
-    }
+    };
 }
 
+raw_engine!(
+    /// Engine 1 on redb 4: the floor.
+    RawRedb,
+    redb
+);
+
+raw_engine!(
+    /// Engine 1's code on redb 2.6, native_db's engine.
+    RawRedb2,
+    redb2
+);
 /// Engine 2: redb 4 with a careful hand-written rkyv layer.
 pub struct HandRkyv<'s> {
     pub shared: &'s Shared,
@@ -776,131 +780,26 @@ impl Engine for NativeDb {
     }
 }
 
-/// Engine 1's code on redb 2.6, native_db's engine.
-pub struct RawRedb2 {
-    pub read: redb2::Database,
-    pub db: Option<redb2::Database>,
-}
-
-impl Engine for RawRedb2 {
-    fn name(&self) -> &'static str {
-        "raw redb 2.6"
-    }
-
-    fn create(&mut self, dir: &Path) -> PathBuf {
-        let path = dir.join("raw2.redb");
-        self.db = Some(redb2::Database::create(&path).expect("create"));
-        path
-    }
-
-    fn close(&mut self) {
-        self.db = None;
-    }
-
-    fn run(&mut self, work: Work, input: &Input, part: std::ops::Range<usize>) -> Option<u64> {
-        match work {
-            Work::BulkInsert => {
-                let db = self.db.as_ref()?;
-                for batch in batches(&input.users[part]) {
-                    let txn = db.begin_write().expect("write");
-                    {
-                        let mut table = txn.open_table(USERS2).expect("table");
-                        for user in batch {
-                            let value = rkyv::to_bytes::<RkyvError>(user).expect("serialize");
-                            table
-                                .insert(&user.id.to_be_bytes()[..], &value[..])
-                                .expect("insert");
-                        }
-                    }
-                    txn.commit().expect("commit");
-                }
-                Some(0)
-            }
-            Work::SingleCommits => {
-                let db = self.db.as_ref()?;
-                for user in &input.extra[part] {
-                    let txn = db.begin_write().expect("write");
-                    {
-                        let mut table = txn.open_table(USERS2).expect("table");
-                        let value = rkyv::to_bytes::<RkyvError>(user).expect("serialize");
-                        table
-                            .insert(&user.id.to_be_bytes()[..], &value[..])
-                            .expect("insert");
-                    }
-                    txn.commit().expect("commit");
-                }
-                Some(0)
-            }
-            Work::PointReads => {
-                let txn = self.read.begin_read().expect("read");
-                let table = txn.open_table(USERS2).expect("table");
-                let mut sum = 0;
-                for id in &input.read_ids[part] {
-                    let value = table
-                        .get(&id.to_be_bytes()[..])
-                        .expect("get")
-                        .expect("present");
-                    sum += age_at_offset(value.value());
-                }
-                Some(sum)
-            }
-            Work::FullScan => {
-                let txn = self.read.begin_read().expect("read");
-                let table = txn.open_table(USERS2).expect("table");
-                let mut active = 0;
-                for _ in part {
-                    for entry in table.range::<&[u8]>(..).expect("range") {
-                        active += u64::from(active_at_offset(entry.expect("entry").1.value()));
-                    }
-                }
-                Some(active)
-            }
-            Work::RangeScans => {
-                let txn = self.read.begin_read().expect("read");
-                let table = txn.open_table(USERS2).expect("table");
-                let mut active = 0;
-                for start in &input.range_starts[part] {
-                    let (from, to) = (start.to_be_bytes(), (start + input.range_len).to_be_bytes());
-                    for entry in table.range(&from[..]..&to[..]).expect("range") {
-                        active += u64::from(active_at_offset(entry.expect("entry").1.value()));
-                    }
-                }
-                Some(active)
-            }
-            Work::Delete => {
-                let db = self.db.as_ref()?;
-                for batch in batches(&input.delete_ids[part]) {
-                    let txn = db.begin_write().expect("write");
-                    {
-                        let mut table = txn.open_table(USERS2).expect("table");
-                        for id in batch {
-                            table.remove(&id.to_be_bytes()[..]).expect("remove");
-                        }
-                    }
-                    txn.commit().expect("commit");
-                }
-                Some(0)
-            }
-            _ => None,
-        }
-    }
-}
-
 /// Every engine, in report order, reading from `shared`, `native` and `raw2`.
 pub fn all<'s>(
     shared: &'s Shared,
     native: native_db::Database<'static>,
-    raw2: redb2::Database,
+    raw2: &'s redb2::Database,
 ) -> Vec<Box<dyn Engine + 's>> {
+    let redb4 = shared.storage.backend().database();
     vec![
         Box::new(RawRedb {
-            shared,
+            name: "raw redb",
+            file: "raw.redb",
             preserialized: false,
+            read: redb4,
             db: None,
         }),
         Box::new(RawRedb {
-            shared,
+            name: "raw redb, pre-serialized",
+            file: "raw-pre.redb",
             preserialized: true,
+            read: redb4,
             db: None,
         }),
         Box::new(HandRkyv {
@@ -924,6 +823,9 @@ pub fn all<'s>(
             db: None,
         }),
         Box::new(RawRedb2 {
+            name: "raw redb 2.6",
+            file: "raw2.redb",
+            preserialized: false,
             read: raw2,
             db: None,
         }),

@@ -281,6 +281,22 @@ fn load(dir: &Path, input: &Input) -> (Shared, native_db::Database<'static>, red
         rw.commit().expect("commit");
     }
     let raw2 = redb2::Database::create(dir.join("raw2-read.redb")).expect("redb 2.6");
+    {
+        let txn = raw2.begin_write().expect("write");
+        {
+            let mut table = txn
+                .open_table(redb2::TableDefinition::<&[u8], &[u8]>::new("orders"))
+                .expect("table");
+            for order in &orders {
+                let mut key = [0; 12];
+                key[..8].copy_from_slice(&order.customer.to_be_bytes());
+                key[8..].copy_from_slice(&order.number.to_be_bytes());
+                let value = rkyv::to_bytes::<rkyv::rancor::Error>(order).expect("serialize");
+                table.insert(&key[..], &value[..]).expect("insert");
+            }
+        }
+        txn.commit().expect("commit");
+    }
     for batch in input
         .serialized
         .chunks(engines::BATCH)
@@ -341,7 +357,8 @@ fn rss_child(config: &Config, which: usize) {
         let unused = Shared {
             storage: storage::Storage::in_memory().expect("memory"),
         };
-        let mut engines = engines::all(&unused, in_memory_native(), in_memory_redb2());
+        let unused_redb2 = in_memory_redb2();
+        let mut engines = engines::all(&unused, in_memory_native(), &unused_redb2);
         let engine = &mut engines[which];
         let path = engine.create(dir.path());
         engine.run(Work::BulkInsert, &input, 0..input.users.len());
@@ -368,10 +385,11 @@ fn rss_child(config: &Config, which: usize) {
     let unused = Shared {
         storage: storage::Storage::in_memory().expect("memory"),
     };
+    let raw2 = raw2.unwrap_or_else(in_memory_redb2);
     let mut engines = engines::all(
         shared.as_ref().unwrap_or(&unused),
         native.unwrap_or_else(in_memory_native),
-        raw2.unwrap_or_else(in_memory_redb2),
+        &raw2,
     );
     let engine = &mut engines[which];
     engine.run(Work::PointReads, &input, 0..input.read_ids.len());
@@ -433,7 +451,7 @@ pub fn run() {
     let (shared, native_read, raw2_read) = load(dir.path(), &input);
     println!("loaded in {:.1?}", started.elapsed());
 
-    let mut engines = engines::all(&shared, native_read, raw2_read);
+    let mut engines = engines::all(&shared, native_read, &raw2_read);
     let names: Vec<&'static str> = engines.iter().map(|e| e.name()).collect();
 
     // Warm every read database's cache before anything is timed.

@@ -19,6 +19,9 @@ use crate::storage::Storage;
 use crate::txn::{ReadTransaction, WriteTransaction};
 use crate::value::{self, Buffers, StoredValue, ValueDeserializer};
 
+/// A table's reader, with one of its record type's indexes and the index's table.
+type WithIndex<'a, T> = (Reader<'a, T>, (&'a IndexDef, Option<&'a T>));
+
 /// Byte bounds over a table's keys.
 type ByteBounds = (Bound<Vec<u8>>, Bound<Vec<u8>>);
 
@@ -453,11 +456,7 @@ impl<'tx, K: IntoKeyBytes, V: StoredValue> ReadTable<'tx, K, V> {
     }
 
     /// The table reader and index number `index` with its table.
-    #[allow(clippy::type_complexity)]
-    fn index_reader(
-        &self,
-        index: usize,
-    ) -> Result<(Reader<'_, RawTable>, (&IndexDef, Option<&RawTable>))> {
+    fn index_reader(&self, index: usize) -> Result<WithIndex<'_, RawTable>> {
         let def = index_def(&self.name, self.record.as_ref(), index)?;
         if !self.opened()?.indexes_ready {
             return Err(Error::IndexNotBuilt {
@@ -591,14 +590,7 @@ impl<'tx, V> Writer<'tx, V> {
     }
 
     /// The table reader and index number `index` with its table.
-    #[allow(clippy::type_complexity)]
-    fn index_reader(
-        &mut self,
-        index: usize,
-    ) -> Result<(
-        Reader<'_, RawTableMut<'tx>>,
-        (&IndexDef, Option<&RawTableMut<'tx>>),
-    )> {
+    fn index_reader(&mut self, index: usize) -> Result<WithIndex<'_, RawTableMut<'tx>>> {
         let def = index_def(&self.name, self.record.as_ref(), index)?;
         self.raw()?;
         let txn = self.tx.raw();
@@ -750,14 +742,7 @@ impl<'tx, K: IntoKeyBytes, V: StoredValue> WriteTable<'tx, K, V> {
         self.writer.reader()
     }
 
-    #[allow(clippy::type_complexity)]
-    fn index_reader(
-        &mut self,
-        index: usize,
-    ) -> Result<(
-        Reader<'_, RawTableMut<'tx>>,
-        (&IndexDef, Option<&RawTableMut<'tx>>),
-    )> {
+    fn index_reader(&mut self, index: usize) -> Result<WithIndex<'_, RawTableMut<'tx>>> {
         self.writer.index_reader(index)
     }
 
