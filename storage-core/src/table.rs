@@ -611,6 +611,16 @@ impl<'tx, V> Writer<'tx, V> {
 
     /// Serializes `value` and stores it under `key`, without index upkeep.
     pub(crate) fn put<T: StoredValue>(&mut self, key: &[u8], value: &T) -> Result<()> {
+        self.serialized(value, |this, bytes| this.put_bytes(key, bytes))
+    }
+
+    /// Serializes `value` into the transaction's reused buffer and hands the
+    /// bytes to `then`.
+    fn serialized<T: StoredValue, R>(
+        &mut self,
+        value: &T,
+        then: impl FnOnce(&mut Self, &[u8]) -> Result<R>,
+    ) -> Result<R> {
         let tx = self.tx;
         let mut scratch = tx.raw().scratch().try_borrow_mut();
         let mut fresh = Vec::new();
@@ -619,15 +629,11 @@ impl<'tx, V> Writer<'tx, V> {
             Ok(buf) => buf,
             Err(_) => &mut fresh,
         };
-        self.encode(value, buf)?;
-        self.put_bytes(key, buf)
-    }
-
-    fn encode<T: StoredValue>(&self, value: &T, buf: &mut Vec<u8>) -> Result<()> {
         value::encode(value, buf).map_err(|e| Error::Encode {
             table: self.name.to_string(),
             source: e.into(),
-        })
+        })?;
+        then(self, buf)
     }
 
     pub(crate) fn put_bytes(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
@@ -660,26 +666,21 @@ impl<'tx, V> Writer<'tx, V> {
         let Some(record) = self.indexed() else {
             return self.put(key, value);
         };
-        let tx = self.tx;
-        let mut scratch = tx.raw().scratch().try_borrow_mut();
-        let mut fresh = Vec::new();
-        let buf = match scratch.as_deref_mut() {
-            Ok(buf) => buf,
-            Err(_) => &mut fresh,
-        };
-        self.encode(value, buf)?;
-        self.raw()?;
-        let old = IndexWriter::stored(&record, &self.name, self.raw.as_ref(), key)?;
-        let new = IndexWriter::entries(&record, value);
-        let txn = tx.raw();
-        let open = |table: &str| txn.open(table);
-        self.indexes
-            .check_unique(record.schema, key, &old, &new, &open)?;
-        let name = self.name.clone();
-        tx.all_or_nothing(&name, || {
-            self.indexes
-                .apply(record.schema, key, &old, Some(&new), &open)?;
-            self.put_bytes(key, buf)
+        self.serialized(value, |this, bytes| {
+            this.raw()?;
+            let old = IndexWriter::stored(&record, &this.name, this.raw.as_ref(), key)?;
+            let new = IndexWriter::entries(&record, value);
+            let tx = this.tx;
+            let txn = tx.raw();
+            let open = |table: &str| txn.open(table);
+            this.indexes
+                .check_unique(record.schema, key, &old, &new, &open)?;
+            let name = this.name.clone();
+            tx.all_or_nothing(&name, || {
+                this.indexes
+                    .apply(record.schema, key, &old, Some(&new), &open)?;
+                this.put_bytes(key, bytes)
+            })
         })
     }
 
