@@ -225,6 +225,17 @@ mod before {
         pub nickname: Option<String>,
         pub name: String,
     }
+
+    pub fn user(id: u64, country: &str) -> User {
+        User {
+            id,
+            email: format!("{id}@x.org"),
+            country: country.into(),
+            signup_day: id as u32,
+            nickname: None,
+            name: String::new(),
+        }
+    }
 }
 
 #[test]
@@ -232,14 +243,7 @@ fn indexes_added_to_a_populated_table_are_built_on_first_open() -> storage::Resu
     let storage = Storage::in_memory()?;
     let old = storage.records::<before::User>();
     for (id, country) in [(1, "NZ"), (2, "FR"), (3, "NZ")] {
-        old.insert(&before::User {
-            id,
-            email: format!("{id}@x.org"),
-            country: country.into(),
-            signup_day: id as u32,
-            nickname: None,
-            name: String::new(),
-        })?;
+        old.insert(&before::user(id, country))?;
     }
     // A read transaction cannot build them: index queries say so.
     let err = storage
@@ -258,14 +262,9 @@ fn indexes_added_to_a_populated_table_are_built_on_first_open() -> storage::Resu
         Some(2)
     );
     // And the old layout's description is replaced: the old type now sees other indexes.
-    let back = storage.records::<before::User>().insert(&before::User {
-        id: 4,
-        email: "4@x.org".into(),
-        country: "NZ".into(),
-        signup_day: 4,
-        nickname: None,
-        name: String::new(),
-    });
+    let back = storage
+        .records::<before::User>()
+        .insert(&before::user(4, "NZ"));
     assert!(
         back.is_ok(),
         "the layout is the same; only indexes differ: {back:?}"
@@ -314,14 +313,7 @@ fn populate_before(storage: &Storage) {
     for (id, country) in [(1, "NZ"), (2, "FR"), (3, "NZ")] {
         storage
             .records::<before::User>()
-            .insert(&before::User {
-                id,
-                email: format!("{id}@x.org"),
-                country: country.into(),
-                signup_day: id as u32,
-                nickname: None,
-                name: String::new(),
-            })
+            .insert(&before::user(id, country))
             .unwrap();
     }
 }
@@ -400,14 +392,9 @@ fn an_old_snapshot_does_not_bring_back_a_replaced_schema() {
     storage
         .read(|old| {
             // Meanwhile the layout without indexes takes the table over.
-            storage.records::<before::User>().insert(&before::User {
-                id: 9,
-                email: "9@x.org".into(),
-                country: "NZ".into(),
-                signup_day: 9,
-                nickname: None,
-                name: String::new(),
-            })?;
+            storage
+                .records::<before::User>()
+                .insert(&before::user(9, "NZ"))?;
             // The old snapshot still shows the indexed schema as current.
             assert_eq!(old.records::<User>().by_country("NZ", ids)?, [1, 3, 4]);
             Ok(())
