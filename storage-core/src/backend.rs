@@ -441,15 +441,3 @@ impl<'a> Iterator for RawRange<'a> {
         )
     }
 }
-
-impl DoubleEndedIterator for RawRange<'_> {
-    #[inline]
-    fn next_back(&mut self) -> Option<Self::Item> {
-        Some(
-            self.0
-                .next_back()?
-                .map(|(k, v)| (RawBytes(k), RawBytes(v)))
-                .map_err(Into::into),
-        )
-    }
-}
