@@ -262,9 +262,7 @@ fn a_path_without_permission() {
     match &err {
         Error::Open { path, source } => {
             assert_eq!(path, denied);
-            let io = std::error::Error::source(source)
-                .map(ToString::to_string)
-                .unwrap_or_default();
+            let io = source.source().map(ToString::to_string).unwrap_or_default();
             assert!(err.to_string().contains("cannot open database"), "{err}");
             assert!(
                 io.contains("ermission") || source.to_string().contains("ermission"),

@@ -248,7 +248,10 @@ fn records_and_indexes_match_a_btreemap() {
                     }
                     None => {
                         assert!(
-                            matches!(result, Err(Error::UniqueViolation { .. })),
+                            matches!(
+                                result.as_ref().map_err(Error::root),
+                                Err(Error::UniqueViolation { .. })
+                            ),
                             "{context}: {result:?}"
                         );
                         clashes += 1;

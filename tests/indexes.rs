@@ -2,8 +2,11 @@
 //! delete and batch insert, unique clashes refused without a trace, and
 //! typed queries through the generated `{Record}Indexes` trait.
 
+mod common;
+
 use std::ops::Bound;
 
+use common::tamper;
 use storage::{Error, Storage, StoredRecord};
 
 #[derive(
@@ -61,12 +64,6 @@ fn the_schema_lists_the_indexes() {
         names,
         ["email", "country", "signup_day", "nickname", "place"]
     );
-    for index in User::SCHEMA.indexes {
-        assert_eq!(
-            index.table,
-            storage::__private::index_table_name("users", index.name)
-        );
-    }
     assert!(User::SCHEMA.indexes[0].unique);
     assert_eq!(
         User::SCHEMA.indexes[4].description,
@@ -164,11 +161,15 @@ fn a_unique_clash_is_refused_and_the_transaction_writes_nothing() -> storage::Re
         Error::UniqueViolation {
             table,
             index,
-            existing_key,
-            ..
+            value,
+            existing,
         } => {
             assert_eq!((table.as_str(), index.as_str()), ("users", "email"));
-            assert_eq!(existing_key, &2u64.to_be_bytes());
+            assert_eq!((value.as_str(), existing.as_str()), ("\"b@x.org\"", "2"));
+            assert_eq!(
+                err.to_string(),
+                "table `users`: unique index `email` already holds \"b@x.org\" (the record with key 2); nothing was written"
+            );
         }
         other => panic!("expected a unique violation, got {other:?}"),
     }
@@ -204,7 +205,8 @@ fn a_clash_inside_one_batch_rolls_the_batch_back() {
             user(2, "same@x.org", "NZ", 1, None),
         ])
         .unwrap_err();
-    assert!(matches!(err, Error::UniqueViolation { .. }), "{err}");
+    assert!(matches!(err.root(), Error::UniqueViolation { .. }), "{err}");
+    assert!(matches!(err, Error::Batch { item: 2, .. }), "{err}");
     assert!(storage.records::<User>().is_empty().unwrap());
     assert_eq!(
         storage.records::<User>().by_country("NZ", ids).unwrap(),
@@ -281,11 +283,9 @@ fn rebuild_indexes_repairs_a_damaged_index() -> storage::Result<()> {
     let mut entry = storage::KeyBuf::new();
     storage::IntoKeyBytes::write_key_part(&"NZ", &mut entry);
     entry.extend_from_slice(&3u64.to_be_bytes());
-    assert!(
-        storage
-            .backend()
-            .delete("__index:users:country", entry.as_slice())?
-    );
+    tamper(&storage, "__index:users:country", |t| {
+        assert!(t.remove(entry.as_slice()).unwrap().is_some());
+    });
     assert_eq!(storage.records::<User>().by_country("NZ", ids)?, [1, 4]);
     storage.rebuild_indexes::<User>()?;
     assert_eq!(storage.records::<User>().by_country("NZ", ids)?, [1, 3, 4]);
@@ -319,46 +319,75 @@ fn populate_before(storage: &Storage) {
 }
 
 #[test]
-fn an_index_that_cannot_be_built_is_not_committed_half_built() {
-    //! A unique index whose build failed on duplicates was committed, half
-    //! built and trusted, when the closure caught the error and returned `Ok`.
+fn a_unique_index_over_duplicates_leaves_the_table_usable_and_says_why() {
+    //! A unique index added over duplicate data locked the type out: every
+    //! call, the delete that would repair the data included, failed with a
+    //! message showing hex bytes.
+    use unique_later::UserIndexes as _;
     let storage = Storage::in_memory().unwrap();
     populate_before(&storage);
-    let err = storage
-        .write(|tx| {
-            let mut users = tx.records::<unique_later::User>();
-            let clash = users.len();
-            assert!(
-                matches!(clash, Err(Error::UniqueViolation { .. })),
-                "{clash:?}"
-            );
-            Ok(()) // The error was handled; the transaction must still not commit.
+    let users = storage.records::<unique_later::User>();
+    // Everything but the index works: counts, reads, unrelated writes.
+    assert_eq!(users.len().unwrap(), 3);
+    users
+        .insert(&unique_later::User {
+            id: 4,
+            email: "4@x.org".into(),
+            country: "DE".into(),
+            signup_day: 4,
+            nickname: None,
+            name: String::new(),
         })
-        .unwrap_err();
-    assert!(
-        matches!(&err, Error::Incomplete { table } if table == "users"),
-        "{err:?}"
-    );
-    // Nothing changed: the old type still reads and writes.
-    assert_eq!(storage.records::<before::User>().len().unwrap(), 3);
-    let stored = storage
-        .backend()
-        .get(storage::SCHEMA_TABLE, b"users", |b| {
-            String::from_utf8_lossy(b).into_owned()
-        })
-        .unwrap()
         .unwrap();
-    assert!(!stored.contains("index"), "{stored}");
+    // The query says which records clash, by key and value.
+    let err = users.by_country("NZ", |u| u.id()).unwrap_err();
+    match &err {
+        Error::UniqueIndexConflict {
+            table,
+            index,
+            value,
+            keys,
+        } => {
+            assert_eq!((table.as_str(), index.as_str()), ("users", "country"));
+            assert_eq!(value, "\"NZ\"");
+            assert_eq!(keys[..], ["1", "3"]);
+        }
+        other => panic!("expected UniqueIndexConflict, got {other:?}"),
+    }
+    assert!(
+        err.to_string()
+            .contains("records with keys 1 and 3 both hold \"NZ\""),
+        "{err}"
+    );
+    assert!(matches!(
+        storage.rebuild_indexes::<unique_later::User>(),
+        Err(Error::UniqueIndexConflict { .. })
+    ));
+    // Deleting one of the two repairs the data, and the index is built.
+    assert!(users.delete(3).unwrap());
+    assert_eq!(users.by_country("NZ", |u| u.id()).unwrap(), Some(1));
+    assert_eq!(users.by_country("DE", |u| u.id()).unwrap(), Some(4));
+    let clash = users.insert(&unique_later::User {
+        id: 5,
+        email: "5@x.org".into(),
+        country: "NZ".into(),
+        signup_day: 5,
+        nickname: None,
+        name: String::new(),
+    });
+    assert!(
+        matches!(clash, Err(Error::UniqueViolation { .. })),
+        "{clash:?}"
+    );
 }
 
 #[test]
 fn a_damaged_record_can_be_deleted_with_its_index_entries() {
     let storage = seeded();
     // Damage record 3 behind storage's back.
-    storage
-        .backend()
-        .put_batch("users", [(3u64.to_be_bytes(), b"garbage".to_vec())])
-        .unwrap();
+    tamper(&storage, "users", |t| {
+        t.insert(&3u64.to_be_bytes()[..], &b"garbage"[..]).unwrap();
+    });
     let users = storage.records::<User>();
     assert!(matches!(
         users.get(3, |u| u.id()),
@@ -370,10 +399,9 @@ fn a_damaged_record_can_be_deleted_with_its_index_entries() {
     assert_eq!(users.by_email("c@x.org", |u| u.id()).unwrap(), None);
     assert_eq!(users.by_nickname("cat", ids).unwrap(), Vec::<u64>::new());
     // Overwriting a damaged record works the same way.
-    storage
-        .backend()
-        .put_batch("users", [(4u64.to_be_bytes(), b"garbage".to_vec())])
-        .unwrap();
+    tamper(&storage, "users", |t| {
+        t.insert(&4u64.to_be_bytes()[..], &b"garbage"[..]).unwrap();
+    });
     users.insert(&user(4, "d2@x.org", "FR", 1, None)).unwrap();
     assert_eq!(users.by_country("NZ", ids).unwrap(), [1]);
     assert_eq!(users.by_email("d@x.org", |u| u.id()).unwrap(), None);

@@ -37,7 +37,7 @@ fn snapshot(storage: &Storage) -> Contents {
 /// Writes to both tables, then fails the way `fail` says.
 fn write_then(
     storage: &Storage,
-    fail: impl FnOnce() -> storage::Result<()>,
+    mut fail: impl FnMut() -> storage::Result<()>,
 ) -> storage::Result<()> {
     storage.write(|tx| {
         let mut users = tx.table::<u64, User>("users");
@@ -137,30 +137,42 @@ fn nested_writes_are_refused_not_deadlocked() {
 }
 
 #[test]
-fn opening_a_table_twice_at_once_is_a_typed_error() {
+fn two_handles_on_one_table_share_it() {
     let storage = seeded();
-    let err = storage
+    storage
         .write(|tx| {
             let mut first = tx.table::<u64, User>("users");
             first.put(3u64, &user("C", 3, true))?;
             let mut second = tx.table::<u64, User>("users");
-            second.put(4u64, &user("D", 4, true))
+            second.put(4u64, &user("D", 4, true))?;
+            assert_eq!(first.len()?, 3, "each handle sees the other's writes");
+            first.put(5u64, &user("E", 5, true))
+        })
+        .unwrap();
+    assert_eq!(snapshot(&storage).0.len(), 4);
+}
+
+#[test]
+fn writing_a_table_from_inside_its_own_read_is_a_typed_error() {
+    let storage = seeded();
+    let err = storage
+        .write(|tx| {
+            let reader = tx.table::<u64, User>("users");
+            let mut writer = tx.table::<u64, User>("users");
+            reader
+                .get(1u64, |_| writer.put(9u64, &user("I", 9, true)))?
+                .unwrap_or(Ok(()))
         })
         .unwrap_err();
     assert!(
         matches!(&err, Error::TableInUse { table } if table == "users"),
         "{err}"
     );
-    // Sequential handles on the same table are fine.
-    storage
-        .write(|tx| {
-            tx.table::<u64, User>("users")
-                .put(3u64, &user("C", 3, true))?;
-            tx.table::<u64, User>("users")
-                .put(4u64, &user("D", 4, true))
-        })
-        .unwrap();
-    assert_eq!(snapshot(&storage).0.len(), 3);
+    assert_eq!(
+        snapshot(&storage).0.len(),
+        1,
+        "the transaction was rolled back"
+    );
 }
 
 #[test]

@@ -326,6 +326,8 @@ impl Engine for HandRkyv<'_> {
             shared
                 .storage
                 .backend()
+                .redb()
+                .expect("a redb storage")
                 .database()
                 .begin_read()
                 .expect("read")
@@ -786,7 +788,12 @@ pub fn all<'s>(
     native: native_db::Database<'static>,
     raw2: &'s redb2::Database,
 ) -> Vec<Box<dyn Engine + 's>> {
-    let redb4 = shared.storage.backend().database();
+    let redb4 = shared
+        .storage
+        .backend()
+        .redb()
+        .expect("a redb storage")
+        .database();
     vec![
         Box::new(RawRedb {
             name: "raw redb",

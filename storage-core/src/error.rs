@@ -11,12 +11,13 @@ pub type Result<T, E = Error> = core::result::Result<T, E>;
 
 /// Everything that can go wrong in `storage`.
 ///
-/// Variants that concern a table name it; [`std::error::Error::source`] chains
-/// to the redb or rkyv error underneath. A write transaction whose closure
-/// returns an error commits nothing. An operation that fails inside a
-/// transaction leaves it as it was before that operation, or, if it failed
-/// after changing part of it, marks it so that it cannot commit
-/// ([`Error::Incomplete`]).
+/// Variants that concern a table name it; keys and index values are shown
+/// decoded (`42`, `"a@x"`) wherever the type is known, in hex otherwise.
+/// [`std::error::Error::source`] chains to the engine or rkyv error
+/// underneath. A write transaction whose closure returns an error commits
+/// nothing. An operation that fails inside a transaction leaves it as it was
+/// before that operation, or, if it failed after changing part of it, marks
+/// it so that it cannot commit ([`Error::Incomplete`]).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -33,9 +34,9 @@ pub enum Error {
     NotADatabase {
         /// The file that was being opened.
         path: PathBuf,
-        /// What redb reported.
+        /// What the engine reported.
         #[source]
-        source: redb::DatabaseError,
+        source: BoxError,
     },
 
     /// The database could not be opened for another reason (permissions, I/O,
@@ -44,24 +45,26 @@ pub enum Error {
     Open {
         /// The file that was being opened.
         path: PathBuf,
-        /// What redb reported.
+        /// What the engine reported.
         #[source]
-        source: redb::DatabaseError,
+        source: BoxError,
     },
 
     /// Bytes stored under a key are not a valid record of the expected type,
-    /// or the key bytes themselves do not decode: the file was damaged, or
-    /// written by something else.
-    #[error("table `{table}`: corrupt {part} under key {}", Hex(.key))]
+    /// the key bytes themselves do not decode, or an index entry disagrees
+    /// with the record it names: the file was damaged, or written by
+    /// something else.
+    #[error("table `{table}`: corrupt {part} under key {shown}")]
     Corrupt {
-        /// The table holding the bad entry.
+        /// The table holding the bad entry (an index table for index entries).
         table: String,
         /// The raw key bytes of the bad entry.
         key: Vec<u8>,
-        /// What is bad: `"value"`, `"key"`, or `"index entry"` (an index
-        /// entry naming a record that is not there).
+        /// The key, decoded where it decodes, in hex otherwise.
+        shown: String,
+        /// What is bad: `"value"`, `"key"`, `"index entry"` or `"schema"`.
         part: &'static str,
-        /// Why validation rejected it.
+        /// Why it was rejected.
         #[source]
         source: BoxError,
     },
@@ -76,8 +79,8 @@ pub enum Error {
         source: BoxError,
     },
 
-    /// A key or value is larger than redb can store.
-    #[error("table `{table}`: entry of {len} bytes exceeds redb's size limit")]
+    /// A key or value is larger than the engine can store.
+    #[error("table `{table}`: entry of {len} bytes exceeds the engine's size limit")]
     TooLarge {
         /// The table being written.
         table: String,
@@ -99,22 +102,51 @@ pub enum Error {
         expected: String,
     },
 
+    /// The table's stored schema is in a format this release does not read.
+    #[error(
+        "table `{table}`: its schema is stored in {found}, which this release of storage cannot read; open it with the release that wrote it and copy the records out"
+    )]
+    UnsupportedFormat {
+        /// The table.
+        table: String,
+        /// The format found.
+        found: String,
+    },
+
     /// A write would give a unique index a second record with the same value.
     /// Nothing of that write was applied.
     #[error(
-        "table `{table}`: unique index `{index}` already has value {} (the record with key {}); nothing was written",
-        Hex(.value),
-        Hex(.existing_key)
+        "table `{table}`: unique index `{index}` already holds {value} (the record with key {existing}); nothing was written"
     )]
     UniqueViolation {
         /// The record table.
         table: String,
         /// The index.
         index: String,
-        /// The indexed value, key-encoded.
-        value: Vec<u8>,
-        /// The key of the record that holds the value.
-        existing_key: Vec<u8>,
+        /// The indexed value, decoded.
+        value: String,
+        /// The key of the record that holds the value, decoded.
+        existing: String,
+    },
+
+    /// A unique index cannot be built because two stored records hold the
+    /// same value: it was added to a record type whose table already has
+    /// duplicates. Every other operation keeps working; delete or change one
+    /// of the two records, and the next write transaction that writes the
+    /// table builds the index.
+    #[error(
+        "table `{table}`: unique index `{index}` cannot be built: the records with keys {} and {} both hold {value}; delete or change one of them, and the next write to the table builds the index",
+        .keys[0], .keys[1]
+    )]
+    UniqueIndexConflict {
+        /// The record table.
+        table: String,
+        /// The index.
+        index: String,
+        /// The value held twice, decoded.
+        value: String,
+        /// The keys of two records holding it, decoded.
+        keys: [String; 2],
     },
 
     /// An index was queried that is not built for the current record type
@@ -138,14 +170,54 @@ pub enum Error {
         reason: &'static str,
     },
 
-    /// A table was opened a second time in one write transaction while the
-    /// first handle is still alive.
+    /// A write by table name (or of raw bytes) into a table that belongs to a
+    /// record type: such a write would skip the record type's indexes, so it
+    /// is refused and nothing is written. Reads by name stay allowed.
     #[error(
-        "table `{table}` is already open in this write transaction; reuse the open handle or drop it first"
+        "table `{table}` holds records of `{record}` (its schema is stored): write it through `records::<{}>()`, which keeps its indexes; by-name writes are refused",
+        short_name(.record)
+    )]
+    TableOwned {
+        /// The table.
+        table: String,
+        /// The record type the table's stored schema names.
+        record: String,
+    },
+
+    /// A table was used a second time in one transaction while the first use
+    /// is still running (from inside a read closure of the same table).
+    #[error(
+        "table `{table}` is already in use in this transaction; finish the read that is running on it first"
     )]
     TableInUse {
         /// The table.
         table: String,
+    },
+
+    /// `put` on a record table with a key that is not the record's own key.
+    #[error(
+        "table `{table}`: `put` under key {given} of a record whose key is {record}; use `insert`, which takes the key from the record"
+    )]
+    KeyMismatch {
+        /// The record table.
+        table: String,
+        /// The key given, decoded.
+        given: String,
+        /// The record's own key, decoded.
+        record: String,
+    },
+
+    /// An item of a batch failed, so none of the batch was written (the rest
+    /// of the transaction is as it was before the batch).
+    #[error("table `{table}`: item {item} of the batch failed, so none of the batch was written")]
+    Batch {
+        /// The table of the batch.
+        table: String,
+        /// The position of the failed item, from 1.
+        item: usize,
+        /// Why that item failed.
+        #[source]
+        source: Box<Error>,
     },
 
     /// A write inside the transaction failed after it had changed part of
@@ -181,15 +253,30 @@ pub enum Error {
     #[error("transaction aborted: {0}")]
     Aborted(#[source] BoxError),
 
-    /// redb failed.
+    /// A distributed engine found, at every attempt, that another commit had
+    /// changed what the transaction read; nothing was written.
+    #[error(
+        "transaction conflicted with concurrent commits {attempts} times in a row; nothing was written"
+    )]
+    Conflict {
+        /// How many times the transaction ran.
+        attempts: u32,
+    },
+
+    /// The storage engine failed.
     #[error("storage engine error{}", TableContext(.table))]
     Backend {
         /// The table being accessed, when the error concerns one.
         table: Option<String>,
-        /// What redb reported.
+        /// What the engine reported.
         #[source]
-        source: redb::Error,
+        source: BoxError,
     },
+}
+
+/// `User` of `app::models::User`.
+fn short_name(path: &str) -> &str {
+    path.rsplit("::").next().unwrap_or(path)
 }
 
 impl Error {
@@ -221,6 +308,14 @@ impl Error {
         }
     }
 
+    /// The error underneath [`Error::Batch`] wrappers: what actually failed.
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::Batch { source, .. } => source.root(),
+            other => other,
+        }
+    }
+
     /// The table this error concerns, if it concerns one.
     pub fn table(&self) -> Option<&str> {
         match self {
@@ -228,9 +323,14 @@ impl Error {
             | Error::Encode { table, .. }
             | Error::TooLarge { table, .. }
             | Error::SchemaMismatch { table, .. }
+            | Error::UnsupportedFormat { table, .. }
             | Error::InvalidTableName { table, .. }
             | Error::UniqueViolation { table, .. }
+            | Error::UniqueIndexConflict { table, .. }
             | Error::IndexNotBuilt { table, .. }
+            | Error::TableOwned { table, .. }
+            | Error::KeyMismatch { table, .. }
+            | Error::Batch { table, .. }
             | Error::Incomplete { table }
             | Error::TableInUse { table } => Some(table),
             Error::Backend { table, .. } => table.as_deref(),
@@ -238,28 +338,17 @@ impl Error {
         }
     }
 
-    pub(crate) fn backend(table: Option<&str>, source: impl Into<redb::Error>) -> Self {
-        let source = source.into();
-        let table = table.map(str::to_owned);
-        match source {
-            redb::Error::TableAlreadyOpen(name, _) => Error::TableInUse { table: name },
-            redb::Error::ValueTooLarge(len) => Error::TooLarge {
-                table: table.unwrap_or_default(),
-                len,
-            },
-            source => Error::Backend { table, source },
-        }
-    }
-
     pub(crate) fn corrupt(
         table: &str,
         key: &[u8],
+        shown: String,
         part: &'static str,
         source: impl Into<BoxError>,
     ) -> Self {
         Error::Corrupt {
             table: table.to_owned(),
             key: key.to_vec(),
+            shown,
             part,
             source: source.into(),
         }
@@ -307,7 +396,7 @@ mod tests {
 
     #[test]
     fn corrupt_names_table_and_key() {
-        let error = Error::corrupt("users", &[0, 1], "value", "bad");
+        let error = Error::corrupt("users", &[0, 1], Hex(&[0, 1]).to_string(), "value", "bad");
         assert_eq!(
             error.to_string(),
             "table `users`: corrupt value under key 0x0001"

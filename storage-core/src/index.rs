@@ -1,10 +1,10 @@
-//! Secondary indexes: their tables, their upkeep inside write transactions,
-//! and lookups through them.
+//! Secondary indexes: their upkeep inside write transactions, their builds,
+//! and lookups through them, checked against the records they return.
 //!
-//! Each index of a record table lives in a redb table of its own,
-//! `__index:{table}:{index}`, written in the same transaction as the record.
-//! Index values are stored in the key-part encoding of [`crate::key`], so they
-//! sort like the values themselves:
+//! Each index of a record table lives in a table of its own (named by
+//! [`index_table`](crate::schema::index_table)), written in the same
+//! transaction as the record. Index values are stored in the key-part
+//! encoding of [`crate::key`], so they sort like the values themselves:
 //!
 //! - a unique index maps `value` to the record's key;
 //! - any other index maps `value ++ record key` to the record's key, so equal
@@ -13,25 +13,41 @@
 //! A record is written in three steps, in this order: compute its old and new
 //! index entries; check every unique index, so that a clash fails before
 //! anything changed; then replace the entries that differ and store the record.
+//!
+//! Index answers are never trusted: every record a lookup returns is
+//! validated and its index value computed again from it; an entry that
+//! disagrees with its record, or names none, is [`Error::Corrupt`].
 
-use core::ops::{Bound, RangeBounds};
+use core::ops::{Bound, ControlFlow, RangeBounds};
 
 use rkyv::rancor::BoxedError;
 use smallvec::SmallVec;
 
-use crate::backend::{BackendError, RawRead, RawTableMut};
+use crate::backend::{AnyTable, Direction, ReadTable, WriteTable};
 use crate::error::{Error, Result};
-use crate::key::{IntoKeyBytes, KeyBuf, prefix_successor};
+use crate::key::{self, FromKeyBytes, IntoKeyBytes, KeyBuf, prefix_successor};
 use crate::record::StoredRecord;
-use crate::schema::{IndexDef, Schema};
-use crate::value;
+use crate::schema::{Conflict, IndexDef, Schema};
+use crate::value::{self, Buffers};
 
-/// What a handle knows of its record type: the schema, and how to get index
-/// values out of a record and out of stored bytes.
-pub(crate) struct RecordInfo<V> {
+/// What the index machinery knows of a record type, whatever the handle's
+/// value type: the schema, how to get index values out of stored bytes, and
+/// how to show keys and values in errors.
+#[derive(Clone, Copy)]
+pub(crate) struct RecordMeta {
     pub(crate) schema: &'static Schema,
-    index_value: fn(&V, usize, &mut KeyBuf) -> bool,
     stored_index_value: fn(&[u8], usize, &mut KeyBuf) -> Result<bool, BoxedError>,
+    pub(crate) show_key: fn(&[u8]) -> String,
+    pub(crate) show_value: fn(usize, &[u8]) -> String,
+}
+
+/// What a handle knows of its record type `V`: [`RecordMeta`], and how to
+/// get index values and the key out of a `V`.
+pub(crate) struct RecordInfo<V> {
+    pub(crate) meta: RecordMeta,
+    index_value: fn(&V, usize, &mut KeyBuf) -> bool,
+    /// The encoded key of a record, to check `put(key, record)`.
+    pub(crate) own_key: fn(&V) -> KeyBuf,
 }
 
 impl<V> Clone for RecordInfo<V> {
@@ -42,12 +58,29 @@ impl<V> Clone for RecordInfo<V> {
 
 impl<V> Copy for RecordInfo<V> {}
 
+impl<V> core::ops::Deref for RecordInfo<V> {
+    type Target = RecordMeta;
+
+    fn deref(&self) -> &RecordMeta {
+        &self.meta
+    }
+}
+
 impl<R: StoredRecord> RecordInfo<R> {
     pub(crate) fn of() -> Self {
         RecordInfo {
-            schema: R::SCHEMA,
+            meta: RecordMeta {
+                schema: R::SCHEMA,
+                stored_index_value: stored_index_value::<R>,
+                show_key: key::show::<R::Key>,
+                show_value: R::show_index_value,
+            },
             index_value: R::index_value,
-            stored_index_value: stored_index_value::<R>,
+            own_key: |record| {
+                let mut out = KeyBuf::new();
+                out.extend_from_slice(record.key_ref().into_key_bytes().as_ref());
+                out
+            },
         }
     }
 }
@@ -63,12 +96,8 @@ fn stored_index_value<R: StoredRecord>(
     })
 }
 
-/// The name of the table holding `index` of `table`.
-pub fn index_table_name(table: &str, index: &str) -> String {
-    format!("__index:{table}:{index}")
-}
-
-/// One entry per index: the encoded value, or `None` when the record has none.
+/// One entry per index: the encoded value, or `None` when the record has
+/// none (or the index is not kept).
 pub(crate) type Entries = SmallVec<[Option<KeyBuf>; 4]>;
 
 /// The index entries of what is stored under a key now.
@@ -86,106 +115,101 @@ pub(crate) enum Stored {
 }
 
 /// The index table key of a record with index value `value` and key `key`.
-fn entry_key(index: &IndexDef, value: &KeyBuf, key: &[u8]) -> KeyBuf {
-    let mut entry = value.clone();
+fn entry_key(index: &IndexDef, value: &[u8], key: &[u8]) -> KeyBuf {
+    let mut entry = KeyBuf::new();
+    entry.extend_from_slice(value);
     if !index.unique {
         entry.extend_from_slice(key);
     }
     entry
 }
 
-/// Index tables of one record table opened in a write transaction.
-pub(crate) struct IndexWriter<'tx> {
-    tables: Vec<Option<RawTableMut<'tx>>>,
+/// Whether bit `i` of `mask` is set.
+pub(crate) fn has(mask: u64, i: usize) -> bool {
+    i < 64 && mask & (1 << i) != 0
 }
 
-impl<'tx> IndexWriter<'tx> {
-    pub(crate) fn new() -> Self {
-        Self { tables: Vec::new() }
-    }
-
-    pub(crate) fn table(
-        &mut self,
-        index: usize,
-        def: &IndexDef,
-        open: &impl Fn(&str) -> Result<RawTableMut<'tx>>,
-    ) -> Result<&mut RawTableMut<'tx>> {
-        if self.tables.len() <= index {
-            self.tables.resize_with(index + 1, || None);
-        }
-        let table = match self.tables[index].take() {
-            Some(table) => table,
-            None => open(def.table)?,
-        };
-        Ok(self.tables[index].insert(table))
-    }
-
-    /// Index table number `index`, if it was opened.
-    pub(crate) fn get(&self, index: usize) -> Option<&RawTableMut<'tx>> {
-        self.tables.get(index).and_then(Option::as_ref)
-    }
-
-    /// Closes every index table (so that they can be deleted).
-    pub(crate) fn close(&mut self) {
-        self.tables.clear();
-    }
-
-    /// Index entries of the record stored under `key`.
-    pub(crate) fn stored<V>(
-        record: &RecordInfo<V>,
-        table: &str,
-        main: Option<&impl RawRead>,
-        key: &[u8],
-    ) -> Result<Stored> {
-        let Some(main) = main else {
-            return Ok(Stored::Nothing);
-        };
-        let Some(stored) = main.get(key).map_err(|e| Error::backend(Some(table), e))? else {
-            return Ok(Stored::Nothing);
-        };
-        Ok(match entries_of_bytes(record, stored.bytes()) {
-            Ok(entries) => Stored::Entries(entries),
-            Err(_) => Stored::Damaged,
-        })
-    }
-
-    /// Index entries of `value`.
-    pub(crate) fn entries<V>(record: &RecordInfo<V>, value: &V) -> Entries {
-        (0..record.schema.indexes.len())
+impl<V> RecordInfo<V> {
+    /// Index entries of `value`, for the indexes in `kept`.
+    pub(crate) fn entries(&self, value: &V, kept: u64) -> Entries {
+        (0..self.schema.indexes.len())
             .map(|index| {
+                if !has(kept, index) {
+                    return None;
+                }
                 let mut out = KeyBuf::new();
-                (record.index_value)(value, index, &mut out).then_some(out)
+                (self.index_value)(value, index, &mut out).then_some(out)
             })
             .collect()
     }
+}
 
-    /// Refuses `new` if a unique index holds one of its values for a record
-    /// other than `key`. Changes nothing.
+impl RecordMeta {
+    /// Index entries of the record in `bytes`, for the indexes in `kept`; an
+    /// error if the bytes do not validate.
+    fn entries_of_bytes(&self, bytes: &[u8], kept: u64) -> Result<Entries, BoxedError> {
+        let mut entries = Entries::new();
+        for index in 0..self.schema.indexes.len() {
+            if !has(kept, index) {
+                entries.push(None);
+                continue;
+            }
+            let mut value = KeyBuf::new();
+            let present = (self.stored_index_value)(bytes, index, &mut value)?;
+            entries.push(present.then_some(value));
+        }
+        Ok(entries)
+    }
+
+    /// The index entries of what `main` holds under `key` now.
+    pub(crate) fn stored(&self, main: &AnyTable<'_>, key: &[u8], kept: u64) -> Result<Stored> {
+        Ok(
+            match main.get(key, |bytes| self.entries_of_bytes(bytes, kept))? {
+                None => Stored::Nothing,
+                Some(Ok(entries)) => Stored::Entries(entries),
+                Some(Err(_)) => Stored::Damaged,
+            },
+        )
+    }
+
+    /// Whether the record under `owner` in `main` has `value` for `index`.
+    fn holds(&self, main: &AnyTable<'_>, owner: &[u8], index: usize, value: &[u8]) -> Result<bool> {
+        let mut out = KeyBuf::new();
+        let found = main.get(owner, |bytes| {
+            (self.stored_index_value)(bytes, index, &mut out)
+        })?;
+        Ok(matches!(found, Some(Ok(true))) && out.as_slice() == value)
+    }
+
+    /// Refuses `new` if a unique index in `kept` holds one of its values for
+    /// a record other than `key` (that really has it). Changes nothing.
     pub(crate) fn check_unique(
-        &mut self,
-        schema: &Schema,
+        &self,
+        main: &AnyTable<'_>,
+        indexes: &[AnyTable<'_>],
         key: &[u8],
         old: &Stored,
         new: &Entries,
-        open: &impl Fn(&str) -> Result<RawTableMut<'tx>>,
     ) -> Result<()> {
-        for (i, def) in schema.indexes.iter().enumerate() {
+        for (i, def) in self.schema.indexes.iter().enumerate() {
             let Some(value) = new[i].as_ref().filter(|_| def.unique) else {
                 continue;
             };
             if matches!(old, Stored::Entries(old) if old[i].as_ref() == Some(value)) {
                 continue;
             }
-            let table = self.table(i, def, open)?;
-            let owner = table
-                .get(value.as_slice())
-                .map_err(|e| Error::backend(Some(def.table), e))?;
-            if let Some(owner) = owner.filter(|owner| owner.bytes() != key) {
+            let owner = indexes[i].get(value.as_slice(), <[u8]>::to_vec)?;
+            let Some(owner) = owner.filter(|owner| owner != key) else {
+                continue;
+            };
+            // An entry whose record does not hold the value is stale: the
+            // write takes it over instead of being refused.
+            if self.holds(main, &owner, i, value.as_slice())? {
                 return Err(Error::UniqueViolation {
-                    table: schema.table.to_owned(),
+                    table: self.schema.table.to_owned(),
                     index: def.name.to_owned(),
-                    value: value.as_slice().to_vec(),
-                    existing_key: owner.bytes().to_vec(),
+                    value: (self.show_value)(i, value.as_slice()),
+                    existing: (self.show_key)(&owner),
                 });
             }
         }
@@ -193,109 +217,247 @@ impl<'tx> IndexWriter<'tx> {
     }
 
     /// Replaces the index entries of the record under `key`: those of `old`
-    /// become `new` (`None` when deleting). Run [`check_unique`](Self::check_unique)
-    /// first: an error here leaves the indexes part-way.
+    /// become `new` (`None` when deleting), for the indexes in `kept`. Run
+    /// [`check_unique`](Self::check_unique) first: an error here leaves the
+    /// indexes part-way.
     pub(crate) fn apply(
-        &mut self,
-        schema: &Schema,
+        &self,
+        indexes: &[AnyTable<'_>],
         key: &[u8],
         old: &Stored,
         new: Option<&Entries>,
-        open: &impl Fn(&str) -> Result<RawTableMut<'tx>>,
+        kept: u64,
     ) -> Result<()> {
-        for (i, def) in schema.indexes.iter().enumerate() {
+        for (i, def) in self.schema.indexes.iter().enumerate() {
+            if !has(kept, i) {
+                continue;
+            }
             let new = new.and_then(|new| new[i].as_ref());
             if matches!(old, Stored::Entries(old) if old[i].as_ref() == new) {
                 continue;
             }
-            let table = self.table(i, def, open)?;
-            let backend = |e| Error::backend(Some(def.table), e);
+            let table = &indexes[i];
             match old {
                 Stored::Entries(old) => {
                     if let Some(old) = &old[i] {
-                        table
-                            .remove(entry_key(def, old, key).as_slice())
-                            .map_err(backend)?;
+                        remove_entry(table, def, old.as_slice(), key)?;
                     }
                 }
                 Stored::Damaged => {
-                    for entry in entries_pointing_at(table, key).map_err(backend)? {
-                        table.remove(&entry).map_err(backend)?;
+                    for entry in entries_pointing_at(table, key)? {
+                        table.remove(&entry, |_| ())?;
                     }
                 }
                 Stored::Nothing => {}
             }
             if let Some(new) = new {
-                table
-                    .insert(entry_key(def, new, key).as_slice(), key)
-                    .map_err(backend)?;
+                table.insert(entry_key(def, new.as_slice(), key).as_slice(), key)?;
             }
         }
         Ok(())
     }
 
-    /// Empties every index of the record and fills it again from the
-    /// records in `main`; `stale` names indexes stored before that the
-    /// record no longer has, whose tables are deleted. Records whose bytes do
-    /// not validate are left out of the indexes (reading them gives
-    /// [`Error::Corrupt`] anyway).
-    pub(crate) fn rebuild<V>(
-        &mut self,
-        record: &RecordInfo<V>,
-        main: &impl RawRead,
-        stale: &[String],
-        open: &impl Fn(&str) -> Result<RawTableMut<'tx>>,
-        delete: &impl Fn(&str) -> Result<bool>,
-    ) -> Result<()> {
-        let schema = record.schema;
-        self.close();
-        for name in stale {
-            if !schema.indexes.iter().any(|def| def.name == name) {
-                delete(&index_table_name(schema.table, name))?;
-            }
-        }
-        if schema.indexes.is_empty() {
-            return Ok(());
-        }
-        for def in schema.indexes {
-            delete(def.table)?;
-        }
-        let all = main
-            .range(Bound::Unbounded, Bound::Unbounded)
-            .map_err(|e| Error::backend(Some(schema.table), e))?;
-        for entry in all {
-            let (key, stored) = entry.map_err(|e| Error::backend(Some(schema.table), e))?;
-            let Ok(entries) = entries_of_bytes(record, stored.bytes()) else {
-                continue;
-            };
-            self.check_unique(schema, key.bytes(), &Stored::Nothing, &entries, open)?;
-            self.apply(schema, key.bytes(), &Stored::Nothing, Some(&entries), open)?;
-        }
-        Ok(())
+    /// Fills the indexes in `build` (whose tables are empty) from the records
+    /// of `main`. Returns the indexes built, and for each unique index that
+    /// could not be, the first two records found holding one value; such an
+    /// index is left out (its table holds a part of its entries, which
+    /// nothing reads). Records whose bytes do not validate are left out of
+    /// the indexes: reading them gives [`Error::Corrupt`] anyway.
+    pub(crate) fn build(
+        &self,
+        main: &AnyTable<'_>,
+        indexes: &[AnyTable<'_>],
+        build: u64,
+    ) -> Result<(u64, Vec<(usize, Conflict)>)> {
+        let mut built = build;
+        let mut conflicts: Vec<(usize, Conflict)> = Vec::new();
+        main.scan(
+            (Bound::Unbounded, Bound::Unbounded),
+            Direction::Forward,
+            |key, bytes| {
+                let Ok(entries) = self.entries_of_bytes(bytes, built) else {
+                    return Ok(ControlFlow::Continue(()));
+                };
+                for (i, def) in self.schema.indexes.iter().enumerate() {
+                    let Some(value) = entries[i].as_ref() else {
+                        continue;
+                    };
+                    let table = &indexes[i];
+                    if def.unique
+                        && let Some(owner) = table.get(value.as_slice(), <[u8]>::to_vec)?
+                    {
+                        built &= !(1 << i);
+                        conflicts.push((
+                            i,
+                            Conflict {
+                                value: (self.show_value)(i, value.as_slice()),
+                                keys: [(self.show_key)(&owner), (self.show_key)(key)],
+                            },
+                        ));
+                        continue;
+                    }
+                    table.insert(entry_key(def, value.as_slice(), key).as_slice(), key)?;
+                }
+                Ok(if built == 0 {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                })
+            },
+        )?;
+        Ok((built, conflicts))
     }
 }
 
-/// Index entries of the record in `bytes`; an error if they do not validate.
-fn entries_of_bytes<V>(record: &RecordInfo<V>, bytes: &[u8]) -> Result<Entries, BoxedError> {
-    let mut entries = Entries::new();
-    for index in 0..record.schema.indexes.len() {
-        let mut value = KeyBuf::new();
-        let present = (record.stored_index_value)(bytes, index, &mut value)?;
-        entries.push(present.then_some(value));
+/// Removes the entry of `value` for the record `key`; a unique entry only if
+/// it points at `key` (another record may own the value by now).
+fn remove_entry(table: &AnyTable<'_>, def: &IndexDef, value: &[u8], key: &[u8]) -> Result<()> {
+    if def.unique {
+        let ours = table.get(value, |owner| owner == key)?.unwrap_or(false);
+        if !ours {
+            return Ok(());
+        }
     }
-    Ok(entries)
+    table.remove(entry_key(def, value, key).as_slice(), |_| ())
 }
 
 /// The keys of the entries of an index table that point at the record `key`.
-fn entries_pointing_at(table: &RawTableMut<'_>, key: &[u8]) -> Result<Vec<Vec<u8>>, BackendError> {
+fn entries_pointing_at(table: &AnyTable<'_>, key: &[u8]) -> Result<Vec<Vec<u8>>> {
     let mut found = Vec::new();
-    for entry in table.range(Bound::Unbounded, Bound::Unbounded)? {
-        let (entry, owner) = entry?;
-        if owner.bytes() == key {
-            found.push(entry.bytes().to_vec());
-        }
-    }
+    table.scan(
+        (Bound::Unbounded, Bound::Unbounded),
+        Direction::Forward,
+        |entry, owner| {
+            if owner == key {
+                found.push(entry.to_vec());
+            }
+            Ok(ControlFlow::Continue(()))
+        },
+    )?;
     Ok(found)
+}
+
+/// A corrupt entry of index `def` of `R`'s table.
+fn corrupt_entry<R: StoredRecord>(
+    def: &IndexDef,
+    index: usize,
+    entry: &[u8],
+    why: &'static str,
+) -> Error {
+    let table = crate::schema::index_table(R::SCHEMA.table, def.name);
+    let shown = if def.unique {
+        R::show_index_value(index, entry)
+    } else {
+        crate::error::Hex(entry).to_string()
+    };
+    Error::corrupt(&table, entry, shown, "index entry", why)
+}
+
+/// The record under `owner` of an entry `entry` of index `index`, checked to
+/// hold the entry's value; `f` runs on it.
+fn verified<R: StoredRecord, T>(
+    main: &AnyTable<'_>,
+    buffers: &Buffers,
+    index: usize,
+    entry: &[u8],
+    owner: &[u8],
+    f: impl FnOnce(&R::Archived) -> T,
+) -> Result<T> {
+    let def = &R::SCHEMA.indexes[index];
+    let found = main.get(owner, |bytes| {
+        let mut buf = buffers.take();
+        let archived = value::check::<R>(value::aligned(bytes, &mut buf)).map_err(|e| {
+            Error::corrupt(
+                R::SCHEMA.table,
+                owner,
+                key::show::<R::Key>(owner),
+                "value",
+                e,
+            )
+        })?;
+        let mut computed = KeyBuf::new();
+        let present = R::archived_index_value(archived, index, &mut computed);
+        if !present || entry_key(def, computed.as_slice(), owner).as_slice() != entry {
+            return Err(corrupt_entry::<R>(
+                def,
+                index,
+                entry,
+                "the record it names does not hold its value",
+            ));
+        }
+        Ok(f(archived))
+    })?;
+    found.unwrap_or_else(|| {
+        Err(corrupt_entry::<R>(
+            def,
+            index,
+            entry,
+            "it names a record that does not exist",
+        ))
+    })
+}
+
+/// The record whose value of the unique index `index` is `value`, through `f`.
+pub(crate) fn get_by_index<R: StoredRecord, T>(
+    main: Option<&AnyTable<'_>>,
+    index_table: Option<&AnyTable<'_>>,
+    buffers: &Buffers,
+    index: usize,
+    value: &[u8],
+    f: impl FnOnce(&R::Archived) -> T,
+) -> Result<Option<T>> {
+    let (Some(main), Some(index_table)) = (main, index_table) else {
+        return Ok(None);
+    };
+    index_table
+        .get(value, |owner| {
+            verified::<R, T>(main, buffers, index, value, owner, f)
+        })?
+        .transpose()
+}
+
+/// Records whose entries of index `index` lie in `bounds`, in index order,
+/// through `f`. The first corrupt entry fails the query: an answer missing
+/// a record would be a wrong answer.
+pub(crate) fn find_by_index<R: StoredRecord, T>(
+    main: Option<&AnyTable<'_>>,
+    index_table: Option<&AnyTable<'_>>,
+    buffers: &Buffers,
+    index: usize,
+    (start, end): (Bound<Vec<u8>>, Bound<Vec<u8>>),
+    mut f: impl FnMut(&R::Key, &R::Archived) -> Option<T>,
+) -> Result<Vec<T>> {
+    let (Some(main), Some(index_table)) = (main, index_table) else {
+        return Ok(Vec::new());
+    };
+    let def = &R::SCHEMA.indexes[index];
+    let mut out = Vec::new();
+    let range = (as_slice_bound(&start), as_slice_bound(&end));
+    index_table.scan(range, Direction::Forward, |entry, owner| {
+        let decoded = R::Key::from_key_bytes(owner).map_err(|e| {
+            let table = crate::schema::index_table(R::SCHEMA.table, def.name);
+            Error::corrupt(
+                &table,
+                entry,
+                crate::error::Hex(entry).to_string(),
+                "index entry",
+                e,
+            )
+        })?;
+        if let Some(t) = verified::<R, _>(main, buffers, index, entry, owner, |v| f(&decoded, v))? {
+            out.push(t);
+        }
+        Ok(ControlFlow::Continue(()))
+    })?;
+    Ok(out)
+}
+
+pub(crate) fn as_slice_bound(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match bound {
+        Bound::Included(bytes) => Bound::Included(bytes),
+        Bound::Excluded(bytes) => Bound::Excluded(bytes),
+        Bound::Unbounded => Bound::Unbounded,
+    }
 }
 
 /// Byte bounds, over an index table, of the entries whose values lie in `bounds`.
@@ -373,11 +535,5 @@ mod tests {
             (start, end),
             (Bound::Excluded(max.clone()), Bound::Included(max))
         );
-    }
-
-    #[test]
-    fn index_tables_are_reserved_names() {
-        assert_eq!(index_table_name("users", "email"), "__index:users:email");
-        assert!(crate::schema::check_name(&index_table_name("users", "email")).is_err());
     }
 }

@@ -84,7 +84,7 @@ pub trait IntoKeyBytes {
     note = "keys are integers, `bool`, `String`, `Vec<u8>`, `[u8; N]`, or tuples of up to four of these",
     note = "for a key type of your own, implement `IntoKeyBytes`, `AsKey` and `FromKeyBytes` for it"
 )]
-pub trait FromKeyBytes: IntoKeyBytes<Key = Self> + Sized {
+pub trait FromKeyBytes: IntoKeyBytes<Key = Self> + Sized + fmt::Debug {
     /// Decodes a whole key.
     fn from_key_bytes(bytes: &[u8]) -> Result<Self, KeyError>;
 
@@ -141,6 +141,31 @@ impl KeyBuf {
     /// The bytes written so far.
     pub fn as_slice(&self) -> &[u8] {
         &self.0
+    }
+
+    /// Turns the bytes into the smallest byte string greater than every
+    /// string starting with them; `false` (and empty) if there is none, when
+    /// they are empty or all `0xFF`.
+    pub(crate) fn increment(&mut self) -> bool {
+        loop {
+            match self.0.last().copied() {
+                Some(0xFF) => {
+                    self.0.pop();
+                }
+                Some(byte) => {
+                    let last = self.0.len() - 1;
+                    self.0[last] = byte + 1;
+                    return true;
+                }
+                None => return false,
+            }
+        }
+    }
+}
+
+impl From<&[u8]> for KeyBuf {
+    fn from(bytes: &[u8]) -> Self {
+        Self(SmallVec::from_slice(bytes))
     }
 }
 
@@ -543,13 +568,30 @@ tuple_prefixes! {
     (A, B, C) < (A, B, C, D);
 }
 
+/// `bytes` shown as the key of type `K` they encode (`42`, `"alice"`), or in
+/// hex when they do not decode as one.
+pub(crate) fn show<K: FromKeyBytes>(bytes: &[u8]) -> String {
+    match K::from_key_bytes(bytes) {
+        Ok(key) => format!("{key:?}"),
+        Err(_) => crate::error::Hex(bytes).to_string(),
+    }
+}
+
+/// `bytes` shown as the key part of type `K` they encode, or in hex when they
+/// do not decode as exactly one; for generated error messages.
+pub fn show_part<K: FromKeyBytes>(bytes: &[u8]) -> String {
+    let mut input = bytes;
+    match K::read_key_part(&mut input) {
+        Ok(part) if input.is_empty() => format!("{part:?}"),
+        _ => crate::error::Hex(bytes).to_string(),
+    }
+}
+
 /// The smallest byte string greater than every string starting with `prefix`,
 /// or `None` when there is none (the prefix is empty or all `0xFF`).
 pub(crate) fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
-    let last = prefix.iter().rposition(|&b| b != 0xFF)?;
-    let mut end = prefix[..=last].to_vec();
-    end[last] += 1;
-    Some(end)
+    let mut end = KeyBuf::from(prefix);
+    end.increment().then(|| end.as_slice().to_vec())
 }
 
 #[cfg(test)]

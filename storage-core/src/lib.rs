@@ -39,7 +39,7 @@
 
 #![deny(missing_docs)]
 
-mod backend;
+pub mod backend;
 mod error;
 mod index;
 mod key;
@@ -51,15 +51,15 @@ mod table;
 mod txn;
 mod value;
 
-pub use crate::backend::{Durability, RedbBackend};
+pub use crate::backend::{Durability, Engine, RedbBackend};
 pub use crate::error::{BoxError, Error, Result};
 pub use crate::key::{AsKey, FromKeyBytes, IntoKeyBytes, KeyBuf, KeyError, KeyPrefix};
 pub use crate::range::{Entry, Range};
 pub use crate::record::StoredRecord;
 pub use crate::schema::{IndexDef, SCHEMA_TABLE, Schema};
-pub use crate::storage::{Storage, StorageBuilder};
-pub use crate::table::{ReadTable, Table, WriteTable};
-pub use crate::txn::{ReadTransaction, WriteBatch, WriteTransaction};
+pub use crate::storage::{Backend, Storage, StorageBuilder};
+pub use crate::table::{ReadTable, Table, WriteBatch, WriteTable};
+pub use crate::txn::{ReadTransaction, WriteTransaction};
 pub use crate::value::{
     Archived, DiagnosticValidator, StoredValue, ValueDeserializer, ValueSerializer, ValueValidator,
     read_archived,
@@ -72,7 +72,10 @@ pub use rkyv;
 /// API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::index::{index_table_name, prefix_bounds, value_bounds};
+    pub use crate::index::{prefix_bounds, value_bounds};
+    pub use crate::key::show_part;
+    pub use crate::schema::index_table as index_table_name;
     pub use rkyv;
+    pub use std::string::String;
     pub use std::vec::Vec;
 }

@@ -45,4 +45,11 @@ pub trait StoredRecord: StoredValue {
         let _ = (archived, index, out);
         false
     }
+
+    /// The encoded value `bytes` of index number `index`, shown decoded
+    /// (`"a@x"`, `("NZ", 150)`) for error messages; hex if it does not decode.
+    fn show_index_value(index: usize, bytes: &[u8]) -> String {
+        let _ = index;
+        crate::error::Hex(bytes).to_string()
+    }
 }

@@ -1,23 +1,33 @@
-//! Schema metadata: what record type a table was written with.
+//! Schema metadata: which record type a table belongs to, its layout, and
+//! which of its indexes are built.
 //!
 //! rkyv archives are not self-describing, so reading a table with a struct
 //! whose layout changed would misread the bytes. Every record type carries a
-//! [`Schema`] (made by `#[derive(StoredRecord)]`) whose description names the
-//! table, the version, the key fields and every field with its type. The first
-//! write through a record type stores the description in the reserved table
-//! `__storage_schema`; every later open compares it and refuses a different one
-//! with [`Error::SchemaMismatch`]. The description itself is stored, not a hash,
-//! so that a mismatch can show both sides and no hash algorithm is baked into
-//! the file format.
+//! [`Schema`] (made by `#[derive(StoredRecord)]`). The first write
+//! transaction that opens a table through a record type stores a row for it
+//! in the reserved table `__storage_schema`: the record type, its layout and
+//! its indexes, each marked built or not. Every later open compares the
+//! layout and refuses a different one with [`Error::SchemaMismatch`].
+//!
+//! Decisions are made from the transaction's own view: a read transaction
+//! reads the row from its snapshot, a write transaction from itself. A
+//! process that is the only writer of its store (redb) keeps the rows it has
+//! seen in a [`SchemaCache`] guarded by a generation counter, so that a
+//! snapshot uses a cached row only when no schema change was committed or
+//! under way between the snapshot and the moment the row was cached.
 
-use std::sync::RwLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
-use crate::backend::{RawRead, ReadTxn, WriteTxn};
-use crate::error::{Error, Result};
+use core::cell::{Cell, RefCell};
 
-/// The reserved table holding one schema description per record table.
+use crate::error::{Error, Hex, Result};
+
+/// The reserved table holding one schema row per record table.
 pub const SCHEMA_TABLE: &str = "__storage_schema";
+
+/// The version of the stored row format this release writes and reads.
+const FORMAT: u32 = 1;
 
 /// The layout of a record type, as stored with its table.
 ///
@@ -26,10 +36,13 @@ pub const SCHEMA_TABLE: &str = "__storage_schema";
 pub struct Schema {
     /// The table the record type is stored in.
     pub table: &'static str,
+    /// The record type's path, e.g. `app::model::User`.
+    pub record: &'static str,
+    /// The schema version, `#[stored(version = ..)]`.
+    pub version: u32,
     /// The layout: table, version, key fields, fields and their types.
     pub description: &'static str,
-    /// `size_of` and `align_of` the archived record: a change in a nested
-    /// type shows here even when the record's own fields read the same.
+    /// `size_of` and `align_of` the archived record.
     pub archived_layout: (usize, usize),
     /// The secondary indexes, each in a table of its own.
     pub indexes: &'static [IndexDef],
@@ -40,23 +53,25 @@ pub struct Schema {
 pub struct IndexDef {
     /// The index name: the field name, or the name given in `#[index(..)]`.
     pub name: &'static str,
-    /// The redb table holding the index: `__index:{table}:{name}`.
-    pub table: &'static str,
     /// At most one record per value.
     pub unique: bool,
     /// The definition as stored: name, uniqueness, fields and their types.
     pub description: &'static str,
 }
 
-/// Where a table's stored schema stands against a record type.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum SchemaState {
-    /// Stored, and equal: layout and indexes.
-    Current,
-    /// Nothing stored yet.
-    Missing,
-    /// The same layout, other indexes (named here): they must be rebuilt.
-    IndexesChanged { stored: Vec<String> },
+/// The name of the table that holds index `index` of the record table
+/// `table`: `__index:{table}:{index}`.
+///
+/// Index names are identifiers (letters, digits, `_`), so the last `:`
+/// always separates the table from the index, and no index of one table can
+/// be taken for an index of another even when table names contain `:`.
+pub fn index_table(table: &str, index: &str) -> String {
+    format!("__index:{table}:{index}")
+}
+
+/// Whether `name` can be an index name: letters, digits and `_`.
+pub(crate) fn is_index_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Checks a table name: not empty, and not in the reserved `__` namespace.
@@ -76,17 +91,40 @@ pub(crate) fn check_name(table: &str) -> Result<()> {
     })
 }
 
-/// What is stored for `schema`: the layout line, then one line per index.
-fn stored_form(schema: &Schema) -> String {
-    let mut out = layout_line(schema);
-    for index in schema.indexes {
-        out.push('\n');
-        out.push_str(index.description);
-    }
-    out
+/// The schema row of a record table, as stored in [`SCHEMA_TABLE`] (JSON).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct StoredRow {
+    format: u32,
+    /// The record type's path.
+    pub(crate) record: String,
+    /// Its schema version.
+    pub(crate) version: u32,
+    /// Its layout (see [`layout_line`]).
+    pub(crate) layout: String,
+    /// Its indexes, with their state.
+    pub(crate) indexes: Vec<StoredIndex>,
 }
 
-/// The first stored line: the record's description, its archived size and
+/// One index in a [`StoredRow`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct StoredIndex {
+    pub(crate) name: String,
+    pub(crate) definition: String,
+    /// Its entries are complete and exact.
+    pub(crate) built: bool,
+    /// Why it could not be built: two records holding one unique value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) conflict: Option<Conflict>,
+}
+
+/// Two records holding one value of a unique index.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Conflict {
+    pub(crate) value: String,
+    pub(crate) keys: [String; 2],
+}
+
+/// The layout as stored: the record's description, its archived size and
 /// alignment, and the rkyv format this build writes (byte order and the
 /// width of archived `usize`, which rkyv's global features change for the
 /// whole program).
@@ -109,141 +147,310 @@ fn rkyv_format() -> String {
     format!("{order}, usize{}", size_of::<rkyv::Archived<usize>>() * 8)
 }
 
-/// The index name of a stored index line: `index {name} ..`.
-fn index_name(line: &str) -> String {
-    line.split_whitespace()
-        .nth(1)
-        .unwrap_or_default()
-        .to_owned()
+impl StoredRow {
+    /// The row of `schema` with index `i` built where `built(i)`, and the
+    /// conflict of those that could not be.
+    pub(crate) fn new(schema: &Schema, built: u64, conflicts: &[(usize, Conflict)]) -> Self {
+        let indexes = schema
+            .indexes
+            .iter()
+            .enumerate()
+            .map(|(i, def)| StoredIndex {
+                name: def.name.to_owned(),
+                definition: def.description.to_owned(),
+                built: built & (1 << i) != 0,
+                conflict: conflicts
+                    .iter()
+                    .find(|(at, _)| *at == i)
+                    .map(|(_, c)| c.clone()),
+            })
+            .collect();
+        StoredRow {
+            format: FORMAT,
+            record: schema.record.to_owned(),
+            version: schema.version,
+            layout: layout_line(schema),
+            indexes,
+        }
+    }
+
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        // Serializing plain strings, numbers and vectors cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Reads the row stored for `table`; refuses one that is not in this
+    /// release's format or names an index that is not an identifier.
+    pub(crate) fn decode(table: &str, bytes: &[u8]) -> Result<Self> {
+        let corrupt = |why: String| {
+            Error::corrupt(
+                SCHEMA_TABLE,
+                table.as_bytes(),
+                format!("{table:?}"),
+                "schema",
+                why,
+            )
+        };
+        let row: StoredRow = match serde_json::from_slice(bytes) {
+            Ok(row) => row,
+            Err(e) => {
+                if bytes.starts_with(table.as_bytes()) && bytes.get(table.len()) == Some(&b' ') {
+                    return Err(Error::UnsupportedFormat {
+                        table: table.to_owned(),
+                        found: "the text format of storage 0.1".to_owned(),
+                    });
+                }
+                return Err(corrupt(format!("not a schema row ({e}): {}", Hex(bytes))));
+            }
+        };
+        if row.format != FORMAT {
+            return Err(Error::UnsupportedFormat {
+                table: table.to_owned(),
+                found: format!("schema row format {}", row.format),
+            });
+        }
+        if let Some(bad) = row.indexes.iter().find(|i| !is_index_name(&i.name)) {
+            return Err(corrupt(format!(
+                "index name {:?} is not an identifier, so it names no index of this table",
+                bad.name
+            )));
+        }
+        Ok(row)
+    }
 }
 
-fn compare(schema: &Schema, stored: &[u8]) -> Result<SchemaState> {
-    let stored = String::from_utf8_lossy(stored);
-    let mut lines = stored.lines();
-    let layout = lines.next().unwrap_or_default();
+/// What a record type finds in its table's stored row.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Plan {
+    /// Bit `i`: index `i` of the record type is built and current.
+    pub(crate) built: u64,
+    /// Indexes of the record type that the row lists as not built, with
+    /// the conflict that stopped them.
+    pub(crate) pending: Vec<(usize, Option<Conflict>)>,
+    /// Bit `i`: index `i` of the record type is not in the row at all (or
+    /// with another definition).
+    pub(crate) missing: u64,
+    /// Stored indexes the record type does not have (identifiers).
+    pub(crate) stale: Vec<String>,
+}
+
+impl Plan {
+    /// Nothing to change: every index built, none stale.
+    pub(crate) fn is_current(&self, schema: &Schema) -> bool {
+        self.built == all_indexes(schema) && self.stale.is_empty()
+    }
+}
+
+/// Bit `i` set for every index `i` of `schema`.
+pub(crate) fn all_indexes(schema: &Schema) -> u64 {
+    match schema.indexes.len() {
+        0 => 0,
+        n if n >= 64 => u64::MAX,
+        n => (1 << n) - 1,
+    }
+}
+
+/// Compares `schema` with the stored `row`: a different layout is
+/// [`Error::SchemaMismatch`]; otherwise which indexes are built.
+pub(crate) fn plan(schema: &Schema, row: Option<&StoredRow>) -> Result<Plan> {
+    let Some(row) = row else {
+        return Ok(Plan {
+            missing: all_indexes(schema),
+            ..Plan::default()
+        });
+    };
     let expected = layout_line(schema);
-    if layout != expected {
+    if row.layout != expected {
         return Err(Error::SchemaMismatch {
             table: schema.table.to_owned(),
-            stored: layout.to_owned(),
+            stored: format!(
+                "{} (record type `{}`, version {})",
+                row.layout, row.record, row.version
+            ),
             expected,
         });
     }
-    let indexes: Vec<&str> = lines.collect();
-    let current = indexes.len() == schema.indexes.len()
-        && indexes
+    let mut plan = Plan::default();
+    for (i, def) in schema.indexes.iter().enumerate() {
+        let stored = row
+            .indexes
             .iter()
-            .zip(schema.indexes)
-            .all(|(stored, index)| *stored == index.description);
-    Ok(if current {
-        SchemaState::Current
-    } else {
-        SchemaState::IndexesChanged {
-            stored: indexes.iter().map(|line| index_name(line)).collect(),
-        }
-    })
-}
-
-fn meta_error(e: crate::backend::BackendError) -> Error {
-    Error::backend(Some(SCHEMA_TABLE), e)
-}
-
-/// Compares `schema` with the stored one.
-pub(crate) fn check_read(txn: &ReadTxn, schema: &Schema) -> Result<SchemaState> {
-    let Some(meta) = txn.open(SCHEMA_TABLE)? else {
-        return Ok(SchemaState::Missing);
-    };
-    match meta.get(schema.table.as_bytes()).map_err(meta_error)? {
-        Some(stored) => compare(schema, stored.bytes()),
-        None => Ok(SchemaState::Missing),
-    }
-}
-
-/// Compares `schema` with the one stored in the write transaction.
-pub(crate) fn check_write(txn: &WriteTxn<'_>, schema: &Schema) -> Result<SchemaState> {
-    let meta = txn.open(SCHEMA_TABLE)?;
-    match meta.get(schema.table.as_bytes()).map_err(meta_error)? {
-        Some(stored) => compare(schema, stored.bytes()),
-        None => Ok(SchemaState::Missing),
-    }
-}
-
-/// Stores `schema` as the table's, once its indexes are built.
-pub(crate) fn store(txn: &WriteTxn<'_>, schema: &Schema) -> Result<()> {
-    let mut meta = txn.open(SCHEMA_TABLE)?;
-    meta.insert(schema.table.as_bytes(), stored_form(schema).as_bytes())
-        .map_err(meta_error)
-}
-
-/// Checks that the index tables of `schema` have the reserved names
-/// `__index:{table}:{index}`, so that rebuilding them can only ever delete
-/// index tables.
-pub(crate) fn check_index_tables(schema: &Schema) -> Result<()> {
-    for index in schema.indexes {
-        if index.table != crate::index::index_table_name(schema.table, index.name) {
-            return Err(Error::InvalidTableName {
-                table: index.table.to_owned(),
-                reason: "an index table must be named `__index:{table}:{index}`",
-            });
+            .find(|s| s.name == def.name && s.definition == def.description);
+        match stored {
+            Some(s) if s.built => plan.built |= 1 << i,
+            Some(s) => plan.pending.push((i, s.conflict.clone())),
+            None => plan.missing |= 1 << i,
         }
     }
-    Ok(())
+    plan.stale = row
+        .indexes
+        .iter()
+        .filter(|s| {
+            !schema
+                .indexes
+                .iter()
+                .any(|def| s.name == def.name && s.definition == def.description)
+        })
+        .map(|s| s.name.clone())
+        .collect();
+    Ok(plan)
 }
 
-/// Schemas this process has seen match the database, so later transactions
-/// skip the metadata lookup.
+/// A stored row, or its absence, shared between transactions and the cache.
+pub(crate) type Row = Option<Arc<StoredRow>>;
+
+/// The rows one transaction has seen or stored, for the tables it opened in
+/// the order it opened them.
+#[derive(Default)]
+pub(crate) struct Catalog {
+    rows: RefCell<Vec<(Box<str>, Row)>>,
+    /// Tables whose rows this transaction stored.
+    changed: RefCell<Vec<String>>,
+    /// Counts the rows this transaction stored and the index tables it
+    /// deleted, so that handles notice a change made through another one.
+    version: Cell<u64>,
+}
+
+impl Catalog {
+    /// The row of `table`: as seen before, else `load`ed.
+    pub(crate) fn row(&self, table: &str, load: impl FnOnce() -> Result<Row>) -> Result<Row> {
+        if let Some((_, row)) = self.rows.borrow().iter().find(|(t, _)| &**t == table) {
+            return Ok(row.clone());
+        }
+        let row = load()?;
+        self.set(table, row.clone());
+        Ok(row)
+    }
+
+    fn set(&self, table: &str, row: Row) {
+        let mut rows = self.rows.borrow_mut();
+        match rows.iter_mut().find(|(t, _)| &**t == table) {
+            Some((_, slot)) => *slot = row,
+            None => rows.push((table.into(), row)),
+        }
+    }
+
+    /// The tables seen, in the order they were first opened.
+    pub(crate) fn tables(&self) -> Vec<String> {
+        self.rows
+            .borrow()
+            .iter()
+            .map(|(t, _)| t.to_string())
+            .collect()
+    }
+
+    /// Records that this transaction stored `row` for `table`.
+    pub(crate) fn stored(&self, table: &str, row: Row) {
+        self.set(table, row);
+        let mut changed = self.changed.borrow_mut();
+        if !changed.iter().any(|t| t == table) {
+            changed.push(table.to_owned());
+        }
+        self.bump();
+    }
+
+    /// Records a change handles must notice (an index table deleted).
+    pub(crate) fn bump(&self) {
+        self.version.set(self.version.get() + 1);
+    }
+
+    pub(crate) fn version(&self) -> u64 {
+        self.version.get()
+    }
+
+    /// The rows this transaction stored, for the cache once it commits.
+    pub(crate) fn changes(&self) -> Vec<(String, Row)> {
+        let rows = self.rows.borrow();
+        let row = |table: &str| {
+            rows.iter()
+                .find(|(t, _)| &**t == table)
+                .and_then(|(_, row)| row.clone())
+        };
+        self.changed
+            .borrow()
+            .iter()
+            .map(|table| (table.clone(), row(table)))
+            .collect()
+    }
+}
+
+/// Stored rows this process has seen, for a store it alone writes to.
 ///
-/// A write transaction trusts the schemas it checked or stored when it
-/// commits, still holding the writer slot. A read transaction trusts a
-/// schema it found current only if no schema was stored since its snapshot
-/// was taken (the `generation` counts commits that stored one), so an old
-/// snapshot cannot bring back a schema a later commit replaced.
+/// `generation` is even while no schema change is being committed, odd while
+/// one is. A read transaction notes the generation before and after its
+/// snapshot is taken; only if both are the same even number may it use (and
+/// fill) the cache, and only while the cache is still at that generation.
 #[derive(Debug, Default)]
-pub(crate) struct TrustedSchemas {
-    trusted: RwLock<Vec<Schema>>,
-    generation: AtomicU64,
+pub(crate) struct SchemaCache {
+    inner: RwLock<CacheInner>,
 }
 
-impl TrustedSchemas {
-    pub(crate) fn trusts(&self, schema: &Schema) -> bool {
-        let trusted = self
-            .trusted
+#[derive(Debug, Default)]
+struct CacheInner {
+    generation: u64,
+    rows: HashMap<String, Row>,
+}
+
+impl SchemaCache {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, CacheInner> {
+        self.inner
             .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        trusted.contains(schema)
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// How many commits have stored a schema.
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, CacheInner> {
+        self.inner
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The current generation.
     pub(crate) fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+        self.read().generation
     }
 
-    /// Trusts `schema` if no schema was stored since `generation`.
-    pub(crate) fn trust_since(&self, schema: &Schema, generation: u64) {
-        let mut trusted = self
-            .trusted
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if self.generation() == generation {
-            trusted.retain(|other| other.table != schema.table);
-            trusted.push(*schema);
+    /// The cached row of `table`, if the cache is at `generation` (even).
+    pub(crate) fn get(&self, table: &str, generation: u64) -> Option<Row> {
+        let inner = self.read();
+        if inner.generation != generation || !generation.is_multiple_of(2) {
+            return None;
+        }
+        inner.rows.get(table).cloned()
+    }
+
+    /// Caches `row` for `table` if the cache is still at `generation` (even).
+    pub(crate) fn insert(&self, table: &str, row: Row, generation: u64) {
+        let mut inner = self.write();
+        if inner.generation == generation && generation.is_multiple_of(2) {
+            inner.rows.insert(table.to_owned(), row);
         }
     }
 
-    /// After a commit that stored `stored` (and checked `checked`): a new
-    /// generation, and those schemas trusted.
-    pub(crate) fn committed(&self, stored: &[&'static Schema], checked: &[&'static Schema]) {
-        let mut trusted = self
-            .trusted
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !stored.is_empty() {
-            self.generation.fetch_add(1, Ordering::AcqRel);
+    /// Before committing a schema change: snapshots taken from now on do not
+    /// use the cache.
+    pub(crate) fn begin_change(&self) {
+        let mut inner = self.write();
+        if inner.generation.is_multiple_of(2) {
+            inner.generation += 1;
         }
-        for schema in checked.iter().chain(stored) {
-            trusted.retain(|other| other.table != schema.table);
-            trusted.push(**schema);
+    }
+
+    /// After the commit (or its failure): the stored rows cached, or
+    /// forgotten when the commit failed, and the generation even again.
+    pub(crate) fn end_change(&self, rows: Vec<(String, Row)>, committed: bool) {
+        let mut inner = self.write();
+        for (table, row) in rows {
+            if committed {
+                inner.rows.insert(table, row);
+            } else {
+                inner.rows.remove(&table);
+            }
         }
+        inner.generation += if inner.generation.is_multiple_of(2) {
+            2
+        } else {
+            1
+        };
     }
 }
 
@@ -253,53 +460,60 @@ mod tests {
 
     const INDEXES: &[IndexDef] = &[IndexDef {
         name: "email",
-        table: "__index:users:email",
         unique: true,
         description: "index email unique (email: String)",
     }];
     const WITH_INDEX: Schema = Schema {
         table: "users",
+        record: "app::User",
+        version: 1,
         description: "users v1 key(id) fields(id: u64, email: String)",
         archived_layout: (40, 8),
         indexes: INDEXES,
     };
 
+    fn row(schema: &Schema, built: u64) -> StoredRow {
+        let row = StoredRow::new(schema, built, &[]);
+        StoredRow::decode(schema.table, &row.encode()).unwrap()
+    }
+
     #[test]
-    fn stored_schemas_compare_layout_then_indexes() {
-        let stored = stored_form(&WITH_INDEX);
-        assert_eq!(
-            compare(&WITH_INDEX, stored.as_bytes()).unwrap(),
-            SchemaState::Current
-        );
+    fn plans_compare_layout_then_indexes() {
+        let current = plan(&WITH_INDEX, Some(&row(&WITH_INDEX, 1))).unwrap();
+        assert!(current.is_current(&WITH_INDEX));
+        let pending = plan(&WITH_INDEX, Some(&row(&WITH_INDEX, 0))).unwrap();
+        assert_eq!(pending.pending, [(0, None)]);
         let without = Schema {
             indexes: &[],
             ..WITH_INDEX
         };
-        assert_eq!(
-            compare(&without, stored.as_bytes()).unwrap(),
-            SchemaState::IndexesChanged {
-                stored: vec!["email".into()]
-            }
-        );
-        assert_eq!(
-            compare(&WITH_INDEX, layout_line(&without).as_bytes()).unwrap(),
-            SchemaState::IndexesChanged { stored: vec![] }
-        );
+        let stale = plan(&without, Some(&row(&WITH_INDEX, 1))).unwrap();
+        assert_eq!(stale.stale, ["email"]);
+        let missing = plan(&WITH_INDEX, Some(&row(&without, 0))).unwrap();
+        assert_eq!(missing.missing, 1);
         let resized = Schema {
             archived_layout: (48, 8),
             ..WITH_INDEX
         };
         assert!(matches!(
-            compare(&resized, stored.as_bytes()),
+            plan(&resized, Some(&row(&WITH_INDEX, 1))),
             Err(Error::SchemaMismatch { .. })
         ));
-        let other = Schema {
-            description: "users v2 key(id) fields(id: u64)",
-            ..WITH_INDEX
-        };
+    }
+
+    #[test]
+    fn rows_naming_foreign_indexes_are_refused() {
+        let mut tampered = StoredRow::new(&WITH_INDEX, 1, &[]);
+        tampered.indexes[0].name = "x:email".into();
+        let err = StoredRow::decode("users", &tampered.encode()).unwrap_err();
+        assert!(
+            matches!(err, Error::Corrupt { part: "schema", .. }),
+            "{err}"
+        );
+        let old = b"users v1 key(id) fields(id: u64)";
         assert!(matches!(
-            compare(&other, stored.as_bytes()),
-            Err(Error::SchemaMismatch { .. })
+            StoredRow::decode("users", old),
+            Err(Error::UnsupportedFormat { .. })
         ));
     }
 
@@ -313,5 +527,25 @@ mod tests {
         let err = check_name("__mine").unwrap_err();
         assert_eq!(err.table(), Some("__mine"));
         assert!(err.to_string().contains("reserved"), "{err}");
+        assert!(check_name(&index_table("users", "email")).is_err());
+    }
+
+    #[test]
+    fn the_cache_is_used_only_at_its_generation() {
+        let cache = SchemaCache::default();
+        let g = cache.generation();
+        cache.insert("users", None, g);
+        assert_eq!(cache.get("users", g), Some(None));
+        cache.begin_change();
+        assert_eq!(cache.get("users", g), None, "a change is under way");
+        cache.insert("other", None, g);
+        cache.end_change(
+            vec![("users".into(), Some(Arc::new(row(&WITH_INDEX, 1))))],
+            true,
+        );
+        let now = cache.generation();
+        assert_eq!(now % 2, 0);
+        assert!(cache.get("users", now).is_some_and(|r| r.is_some()));
+        assert_eq!(cache.get("other", now), None);
     }
 }

@@ -1,17 +1,22 @@
 //! [`Storage`], the handle on one database, and its [`StorageBuilder`].
 
+use core::ops::{Bound, ControlFlow};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, ThreadId};
 
-use crate::backend::{Durability, OpenOptions, RedbBackend};
-use crate::error::Result;
+use crate::backend::{
+    Direction, Durability, Engine, ReadTable as _, RedbBackend, redb::OpenOptions,
+};
+use crate::error::{Error, Result};
 use crate::index::RecordInfo;
 use crate::key::IntoKeyBytes;
 use crate::record::StoredRecord;
-use crate::schema::{Schema, TrustedSchemas};
+use crate::schema::SchemaCache;
+use crate::table::WriteBatch;
 use crate::table::{Table, TableName};
-use crate::txn::{ReadTransaction, WriteBatch, WriteTransaction};
+use crate::txn::{Outcome, ReadTransaction, WriteTransaction};
 use crate::value::StoredValue;
 
 /// A database of typed tables: cheap to clone, shareable between threads.
@@ -40,9 +45,69 @@ pub struct Storage {
 /// What every clone of a [`Storage`] shares.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub(crate) backend: RedbBackend,
-    /// Schemas known to match what the database stores.
-    pub(crate) schemas: TrustedSchemas,
+    pub(crate) engine: Engine,
+    /// Schema rows seen, for an engine this process alone writes to.
+    pub(crate) schemas: SchemaCache,
+    writers: Writers,
+    /// Serialization buffer handed to each write transaction in turn.
+    scratch: Mutex<Vec<u8>>,
+}
+
+/// One write transaction at a time in this process, and none nested.
+#[derive(Debug, Default)]
+struct Writers {
+    /// The thread inside a write transaction.
+    owner: Mutex<Option<ThreadId>>,
+    /// Held for the length of a write transaction.
+    turn: Mutex<()>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The guarded values stay consistent even if a holder panicked.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+struct WriterGuard<'a> {
+    writers: &'a Writers,
+    _turn: MutexGuard<'a, ()>,
+}
+
+impl Writers {
+    fn enter(&self) -> Result<WriterGuard<'_>> {
+        let me = thread::current().id();
+        if *lock(&self.owner) == Some(me) {
+            return Err(Error::NestedWrite);
+        }
+        let turn = lock(&self.turn);
+        *lock(&self.owner) = Some(me);
+        Ok(WriterGuard {
+            writers: self,
+            _turn: turn,
+        })
+    }
+}
+
+impl Drop for WriterGuard<'_> {
+    fn drop(&mut self) {
+        *lock(&self.writers.owner) = None;
+    }
+}
+
+impl Shared {
+    /// The cache generation, if the engine is one this process alone writes.
+    fn cache_generation(&self) -> Option<u64> {
+        self.engine
+            .is_exclusive()
+            .then(|| self.schemas.generation())
+    }
+
+    pub(crate) fn take_scratch(&self) -> Vec<u8> {
+        core::mem::take(&mut *lock(&self.scratch))
+    }
+
+    pub(crate) fn put_scratch(&self, scratch: Vec<u8>) {
+        *lock(&self.scratch) = scratch;
+    }
 }
 
 /// Options for opening a [`Storage`]; from [`Storage::builder`].
@@ -79,10 +144,10 @@ impl StorageBuilder {
     /// With the check, a file damaged or altered behind redb's back fails to
     /// open with an error. Without it, redb trusts the file (it verifies
     /// checksums only when repairing after a crash), and damage surfaces later:
-    /// as [`Error::Corrupt`](crate::Error::Corrupt) when a value fails
-    /// validation, but, when redb's own page structure is hit, as a panic
-    /// inside redb (64 of 1,000 files with random flipped bytes did that in
-    /// `tests/corrupt_file.rs`, none with the check on).
+    /// as [`Error::Corrupt`] when a value fails validation, but, when redb's
+    /// own page structure is hit, as a panic inside redb (64 of 1,000 files
+    /// with random flipped bytes did that in `tests/corrupt_file.rs`, none
+    /// with the check on).
     ///
     /// The check reads the whole file and commits once, so opening takes time
     /// proportional to the file's size: about 0.2 s for a 550 MB file in the
@@ -101,19 +166,18 @@ impl StorageBuilder {
 
     /// Opens the database file at `path`, creating it if it does not exist.
     ///
-    /// Errors: [`Error::AlreadyOpen`](crate::Error::AlreadyOpen) if another
-    /// `Storage` holds the file, [`Error::NotADatabase`](crate::Error::NotADatabase)
-    /// if it is some other kind of file, [`Error::Open`](crate::Error::Open)
-    /// otherwise.
+    /// Errors: [`Error::AlreadyOpen`] if another `Storage` holds the file,
+    /// [`Error::NotADatabase`] if it is some other kind of file,
+    /// [`Error::Open`] otherwise.
     pub fn open(self, path: impl AsRef<Path>) -> Result<Storage> {
         let backend = RedbBackend::open(path.as_ref(), self.options)?;
-        Ok(Storage::with_backend(backend))
+        Ok(Storage::with_engine(Engine::Redb(backend)))
     }
 
     /// A database held in memory, gone when the last clone is dropped.
     pub fn in_memory(self) -> Result<Storage> {
         let backend = RedbBackend::in_memory(self.options)?;
-        Ok(Storage::with_backend(backend))
+        Ok(Storage::with_engine(Engine::Redb(backend)))
     }
 }
 
@@ -140,18 +204,15 @@ impl Storage {
         }
     }
 
-    fn with_backend(backend: RedbBackend) -> Self {
+    fn with_engine(engine: Engine) -> Self {
         Self {
             shared: Arc::new(Shared {
-                backend,
-                schemas: TrustedSchemas::default(),
+                engine,
+                schemas: SchemaCache::default(),
+                writers: Writers::default(),
+                scratch: Mutex::new(Vec::new()),
             }),
         }
-    }
-
-    /// Whether `schema` is known to match the database.
-    pub(crate) fn trusts(&self, schema: &Schema) -> bool {
-        self.shared.schemas.trusts(schema)
     }
 
     /// Rebuilds every secondary index of the record type `R` from its
@@ -161,9 +222,10 @@ impl Storage {
         self.records::<R>().rebuild_indexes()
     }
 
-    /// The byte-level store underneath.
-    pub fn backend(&self) -> &RedbBackend {
-        &self.shared.backend
+    /// The byte-level store underneath: the seed design's raw operations,
+    /// and the engine itself.
+    pub fn backend(&self) -> Backend<'_> {
+        Backend { storage: self }
     }
 
     /// Runs `f` in a read transaction: a consistent snapshot of every table.
@@ -186,8 +248,15 @@ impl Storage {
     /// # }
     /// ```
     pub fn read<R>(&self, f: impl FnOnce(&ReadTransaction<'_>) -> Result<R>) -> Result<R> {
-        let tx = ReadTransaction::begin(&self.shared)?;
-        f(&tx)
+        let shared = &*self.shared;
+        let before = shared.cache_generation();
+        shared.engine.read(|txn| {
+            // The cache describes this snapshot only if no schema change was
+            // committed or under way while the snapshot was taken.
+            let generation = before.filter(|g| g % 2 == 0 && shared.cache_generation() == Some(*g));
+            let tx = ReadTransaction::new(shared, txn, generation);
+            f(&tx)
+        })
     }
 
     /// Runs `f` in a write transaction and commits what it wrote if it returns
@@ -195,16 +264,20 @@ impl Storage {
     ///
     /// If `f` returns `Err`, or panics, nothing it wrote is kept: the database
     /// is exactly as before, and the error is returned. **A panic in `f` is
-    /// caught and returned as [`Error::Panicked`](crate::Error::Panicked)**
-    /// (with the panic's message and the tables the transaction had opened),
-    /// not resumed: state `f` captured may be half-updated, so treat that
-    /// error as a bug report.
+    /// caught and returned as [`Error::Panicked`]** (with the panic's message
+    /// and the tables the transaction had opened), not resumed: state `f`
+    /// captured may be half-updated, so treat that error as a bug report.
+    ///
+    /// `f` is `FnMut` because a distributed engine runs it again when a
+    /// concurrent commit changed what it read (see [`Error::Conflict`]);
+    /// with the embedded engine it runs exactly once. Keep effects outside
+    /// the database (sending messages, counting) out of `f`, or make them
+    /// idempotent.
     ///
     /// One write transaction runs at a time; others wait. Starting a write
     /// inside `f` on the same storage and thread is refused with
-    /// [`Error::NestedWrite`](crate::Error::NestedWrite) instead of
-    /// deadlocking; `f` waiting for another thread that writes to the same
-    /// storage does deadlock.
+    /// [`Error::NestedWrite`] instead of deadlocking; `f` waiting for another
+    /// thread that writes to the same storage does deadlock.
     ///
     /// ```
     /// # fn main() -> storage::Result<()> {
@@ -222,18 +295,34 @@ impl Storage {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn write<R>(&self, f: impl FnOnce(&WriteTransaction<'_>) -> Result<R>) -> Result<R> {
-        let tx = WriteTransaction::begin(&self.shared)?;
-        // The transaction is rolled back on every path but `Ok`; nothing the
-        // closure could leave half-done survives the unwind.
-        match catch_unwind(AssertUnwindSafe(|| f(&tx))) {
-            Ok(Ok(value)) => {
-                tx.commit()?;
-                Ok(value)
+    pub fn write<R>(&self, mut f: impl FnMut(&WriteTransaction<'_>) -> Result<R>) -> Result<R> {
+        let shared = &*self.shared;
+        let _writer = shared.writers.enter()?;
+        let generation = shared.cache_generation();
+        let mut outcome: Option<Outcome> = None;
+        let result = shared.engine.write(|txn| {
+            let tx = WriteTransaction::new(shared, txn, generation);
+            // The transaction is rolled back on every path but `Ok`; nothing
+            // the closure could leave half-done survives the unwind.
+            let value = match catch_unwind(AssertUnwindSafe(|| f(&tx))) {
+                Ok(Ok(value)) => value,
+                Ok(Err(error)) => return Err(error),
+                Err(payload) => return Err(tx.panicked(payload.as_ref())),
+            };
+            let done = tx.finish()?;
+            if generation.is_some() && !done.rows.is_empty() {
+                shared.schemas.begin_change();
             }
-            Ok(Err(error)) => Err(error),
-            Err(payload) => Err(tx.panicked(payload.as_ref())),
+            outcome = Some(done);
+            Ok(value)
+        });
+        if let Some(done) = outcome
+            && generation.is_some()
+            && !done.rows.is_empty()
+        {
+            shared.schemas.end_change(done.rows, result.is_ok());
         }
+        result
     }
 
     /// Stores `value` under `key` in `table`, in a transaction of its own.
@@ -243,7 +332,7 @@ impl Storage {
         key: impl IntoKeyBytes,
         value: &V,
     ) -> Result<()> {
-        self.write_batch(table, |batch| batch.put(key, value))
+        self.write_batch(table, |batch| batch.put(&key, value))
     }
 
     /// Runs `f` on the archived value under `key` in `table`; see
@@ -261,7 +350,7 @@ impl Storage {
 
     /// Removes `key` from `table`; returns whether it was there.
     pub fn delete(&self, table: &str, key: impl IntoKeyBytes) -> Result<bool> {
-        self.write_batch(table, |batch| batch.delete(key))
+        self.write_batch(table, |batch| batch.delete(&key))
     }
 
     /// Runs `f` with a [`WriteBatch`] on `table` in one write transaction:
@@ -269,7 +358,7 @@ impl Storage {
     pub fn write_batch<R>(
         &self,
         table: &str,
-        f: impl FnOnce(&mut WriteBatch<'_>) -> Result<R>,
+        mut f: impl FnMut(&mut WriteBatch<'_>) -> Result<R>,
     ) -> Result<R> {
         self.write(|tx| f(&mut tx.batch(table)))
     }
@@ -279,10 +368,10 @@ impl Storage {
     /// `K` may be a borrowed form (`&str`, `&[u8]`): the handle takes any key
     /// that encodes the same way, and scans return the owned form (`String`).
     ///
-    /// A handle by name knows nothing of record types: writing a
-    /// `#[derive(StoredRecord)]` type's table through it skips the schema
-    /// check and the upkeep of its indexes. Use [`records`](Self::records)
-    /// for those tables.
+    /// A handle by name knows nothing of record types: it reads any table,
+    /// but refuses to write one that belongs to a `#[derive(StoredRecord)]`
+    /// type ([`Error::TableOwned`]), whose indexes it would skip. Use
+    /// [`records`](Self::records) for those tables.
     pub fn table<K: IntoKeyBytes, V: StoredValue>(&self, name: &str) -> Table<K, V> {
         Table::new(self.clone(), TableName::new(name), None)
     }
@@ -291,5 +380,91 @@ impl Storage {
     /// keyed by its `#[key]` fields and checked against its schema.
     pub fn records<R: StoredRecord>(&self) -> Table<R::Key, R> {
         Table::new(self.clone(), TableName::of::<R>(), Some(RecordInfo::of()))
+    }
+}
+
+/// The byte-level store of a [`Storage`], from [`Storage::backend`]: raw keys
+/// and values, each operation in a transaction of its own.
+///
+/// Nothing is encoded or validated here, but the rules of the typed layer
+/// hold: tables that belong to a record type, and storage's own `__` tables,
+/// are refused for writes.
+///
+/// ```
+/// # fn main() -> storage::Result<()> {
+/// let storage = storage::Storage::in_memory()?;
+/// let backend = storage.backend();
+/// backend.put_batch("raw", [(&b"a"[..], &b"1"[..]), (b"b", b"2")])?;
+/// assert_eq!(backend.get("raw", b"a", |v| v.to_vec())?, Some(b"1".to_vec()));
+/// let mut keys = Vec::new();
+/// backend.scan("raw", |k, _| Ok(keys.push(k.to_vec())))?;
+/// assert_eq!(keys, [b"a", b"b"]);
+/// assert!(backend.delete("raw", b"a")?);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Backend<'s> {
+    storage: &'s Storage,
+}
+
+impl<'s> Backend<'s> {
+    /// The engine underneath.
+    pub fn engine(&self) -> &'s Engine {
+        &self.storage.shared.engine
+    }
+
+    /// The redb engine, if the storage runs on redb.
+    pub fn redb(&self) -> Option<&'s RedbBackend> {
+        self.engine().redb()
+    }
+
+    /// The durability write transactions commit with.
+    pub fn durability(&self) -> Durability {
+        self.engine().durability()
+    }
+
+    /// Inserts every `(key, value)` pair into `table` in one transaction.
+    pub fn put_batch<I, K, V>(&self, table: &str, items: I) -> Result<()>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<[u8]>,
+        V: AsRef<[u8]>,
+    {
+        let items: Vec<(K, V)> = items.into_iter().collect();
+        self.storage.write_batch(table, |batch| {
+            for (key, value) in &items {
+                batch.put_raw(key.as_ref(), value)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Runs `f` on the value bytes under `key`, if there is one.
+    pub fn get<R>(&self, table: &str, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
+        self.storage.read(|tx| match tx.raw().table(table)? {
+            Some(raw) => raw.get(key, f),
+            None => Ok(None),
+        })
+    }
+
+    /// Removes `key`; returns whether it was there.
+    pub fn delete(&self, table: &str, key: &[u8]) -> Result<bool> {
+        self.storage.write_batch(table, |batch| batch.delete(key))
+    }
+
+    /// Calls `f` with every key and value of `table` in key order; stops at the
+    /// first error `f` returns.
+    pub fn scan(&self, table: &str, mut f: impl FnMut(&[u8], &[u8]) -> Result<()>) -> Result<()> {
+        self.storage.read(|tx| {
+            let Some(raw) = tx.raw().table(table)? else {
+                return Ok(());
+            };
+            raw.scan(
+                (Bound::Unbounded, Bound::Unbounded),
+                Direction::Forward,
+                |k, v| f(k, v).map(|()| ControlFlow::Continue(())),
+            )
+        })
     }
 }

@@ -1,17 +1,31 @@
-//! Transactions: [`ReadTransaction`], [`WriteTransaction`] and [`WriteBatch`].
+//! Transactions: [`ReadTransaction`] and [`WriteTransaction`], and what they
+//! decide when a table is opened: its schema, and the state of its indexes.
+//!
+//! Every decision comes from the transaction's own view of the database: the
+//! rows a read transaction's snapshot holds, the rows a write transaction
+//! holds with its own writes. The process-wide [`SchemaCache`] is consulted
+//! only where it is known to describe that very view.
 
 use core::cell::RefCell;
 use std::any::Any;
+use std::sync::Arc;
 
-use crate::backend::{ReadTxn, WriteTxn};
+use crate::backend::{AnyRead, AnyTable, AnyWrite, ReadTable as _, Savepoint, WriteTable as _};
 use crate::error::{Error, Result};
-use crate::index::RecordInfo;
+use crate::index::{RecordInfo, RecordMeta, has};
 use crate::key::IntoKeyBytes;
 use crate::record::StoredRecord;
-use crate::schema::{self, Schema, SchemaState};
+use crate::schema::{self, Catalog, Plan, Row, SCHEMA_TABLE, StoredRow, all_indexes, index_table};
 use crate::storage::Shared;
-use crate::table::{ReadTable, TableName, WriteTable, Writer};
-use crate::value::StoredValue;
+use crate::table::{Opened, ReadTable, TableName, Txn, WriteBatch, WriteTable};
+use crate::value::{self, StoredValue};
+
+/// Reads the row stored for `table` in the schema table `meta`.
+fn load_row(meta: Option<&AnyTable<'_>>, table: &str) -> Result<Row> {
+    let Some(meta) = meta else { return Ok(None) };
+    let row = meta.get(table.as_bytes(), |bytes| StoredRow::decode(table, bytes))?;
+    Ok(row.transpose()?.map(Arc::new))
+}
 
 /// A consistent read-only snapshot of the database, from
 /// [`Storage::read`](crate::Storage::read).
@@ -19,37 +33,83 @@ use crate::value::StoredValue;
 /// Open any number of tables in it with [`table`](Self::table) or
 /// [`records`](Self::records); every read sees the database as it was when the
 /// transaction began, whatever writers commit meanwhile.
-pub struct ReadTransaction<'s> {
-    txn: ReadTxn,
-    shared: &'s Shared,
-    /// The schema generation before the snapshot was taken.
-    generation: u64,
+pub struct ReadTransaction<'t> {
+    shared: &'t Shared,
+    txn: AnyRead<'t>,
+    catalog: Catalog,
+    /// The cache generation this snapshot matches, if it matches one.
+    generation: Option<u64>,
 }
 
-impl<'s> ReadTransaction<'s> {
-    pub(crate) fn begin(shared: &'s Shared) -> Result<Self> {
-        let generation = shared.schemas.generation();
-        Ok(Self {
-            txn: shared.backend.begin_read()?,
+impl<'t> ReadTransaction<'t> {
+    pub(crate) fn new(shared: &'t Shared, txn: AnyRead<'t>, generation: Option<u64>) -> Self {
+        Self {
             shared,
+            txn,
+            catalog: Catalog::default(),
             generation,
+        }
+    }
+
+    pub(crate) fn raw(&self) -> AnyRead<'t> {
+        self.txn
+    }
+
+    /// The schema row of `table` in this snapshot.
+    pub(crate) fn row(&self, table: &str) -> Result<Row> {
+        let cache = &self.shared.schemas;
+        // A cached row at this snapshot's generation is this snapshot's row
+        // for as long as the transaction lives: no need to keep it here.
+        if let Some(generation) = self.generation
+            && let Some(row) = cache.get(table, generation)
+        {
+            return Ok(row);
+        }
+        self.catalog.row(table, || {
+            let row = load_row(self.txn.table(SCHEMA_TABLE)?.as_ref(), table)?;
+            if let Some(generation) = self.generation {
+                cache.insert(table, row.clone(), generation);
+            }
+            Ok(row)
         })
     }
 
-    pub(crate) fn raw(&self) -> &ReadTxn {
-        &self.txn
+    pub(crate) fn open(&self, name: &str, meta: Option<&RecordMeta>) -> Result<Opened<'t>> {
+        schema::check_name(name)?;
+        let table = self.txn.table(name)?;
+        let kept = match meta {
+            None => 0,
+            Some(meta) => {
+                let row = self.row(name)?;
+                let plan = schema::plan(meta.schema, row.as_deref())?;
+                if row.is_some() {
+                    plan.built
+                } else {
+                    // Nothing written through a record type yet: its indexes
+                    // are complete only if there is nothing to index.
+                    let empty = match &table {
+                        Some(table) => table.len()? == 0,
+                        None => true,
+                    };
+                    if empty { all_indexes(meta.schema) } else { 0 }
+                }
+            }
+        };
+        Ok(Opened {
+            table,
+            kept,
+            owner: None,
+            version: 0,
+        })
     }
 
-    pub(crate) fn check_schema(&self, schema: &'static Schema) -> Result<SchemaState> {
-        if self.shared.schemas.trusts(schema) {
-            return Ok(SchemaState::Current);
-        }
-        schema::check_index_tables(schema)?;
-        let state = schema::check_read(&self.txn, schema)?;
-        if state == SchemaState::Current {
-            self.shared.schemas.trust_since(schema, self.generation);
-        }
-        Ok(state)
+    pub(crate) fn index_table(
+        &self,
+        meta: &RecordMeta,
+        index: usize,
+    ) -> Result<Option<AnyTable<'t>>> {
+        let def = &meta.schema.indexes[index];
+        self.txn.table(&index_table(meta.schema.table, def.name))
     }
 
     /// A handle on the table `name`, with keys of type `K` and values of type `V`.
@@ -74,13 +134,17 @@ impl<'s> ReadTransaction<'s> {
     /// # }
     /// ```
     pub fn table<K: IntoKeyBytes, V: StoredValue>(&self, name: &str) -> ReadTable<'_, K, V> {
-        ReadTable::new(self, TableName::new(name), None)
+        ReadTable::new(Txn::Read(self), TableName::new(name), None)
     }
 
     /// A handle on the table of the record type `R`, keyed by its `#[key]`
     /// fields. The stored schema is checked against `R` when the table is opened.
     pub fn records<R: StoredRecord>(&self) -> ReadTable<'_, R::Key, R> {
-        ReadTable::new(self, TableName::of::<R>(), Some(RecordInfo::of()))
+        ReadTable::new(
+            Txn::Read(self),
+            TableName::of::<R>(),
+            Some(RecordInfo::of()),
+        )
     }
 }
 
@@ -90,63 +154,214 @@ impl<'s> ReadTransaction<'s> {
 /// [`records`](Self::records) or [`batch`](Self::batch). Everything written
 /// commits together when the closure returns `Ok`, and nothing does if it
 /// returns `Err` or panics. Reads in the transaction see its own writes.
-pub struct WriteTransaction<'s> {
-    txn: WriteTxn<'s>,
-    shared: &'s Shared,
-    /// Names of the tables opened so far, for error reports.
-    touched: RefCell<Vec<String>>,
-    /// Schemas found current in this transaction; trusted once it commits.
-    checked: RefCell<Vec<&'static Schema>>,
-    /// Schemas stored by this transaction; trusted once it commits.
-    stored: RefCell<Vec<&'static Schema>>,
+pub struct WriteTransaction<'t> {
+    shared: &'t Shared,
+    txn: AnyWrite<'t>,
+    catalog: Catalog,
+    /// The cache generation, for a store this process alone writes.
+    generation: Option<u64>,
     /// The table a write failed on after changing part of the transaction:
     /// then the transaction must not commit.
     incomplete: RefCell<Option<String>>,
+    /// Savepoints open: a failure inside one is undone by its rollback.
+    savepoints: core::cell::Cell<usize>,
+    /// The buffer values are serialized into, reused across transactions.
+    scratch: RefCell<Vec<u8>>,
+    /// Record tables written here whose indexes are not all built: they are
+    /// tried again before the commit.
+    retry: RefCell<Vec<(String, RecordMeta)>>,
 }
 
-impl<'s> WriteTransaction<'s> {
-    pub(crate) fn begin(shared: &'s Shared) -> Result<Self> {
-        Ok(Self {
-            txn: shared.backend.begin_write()?,
+/// What a committed write transaction leaves for the process to know.
+pub(crate) struct Outcome {
+    /// The schema rows it stored.
+    pub(crate) rows: Vec<(String, Row)>,
+}
+
+/// The largest serialization buffer kept between write transactions.
+const MAX_KEPT_SCRATCH: usize = 1 << 20;
+
+impl<'t> WriteTransaction<'t> {
+    pub(crate) fn new(shared: &'t Shared, txn: AnyWrite<'t>, generation: Option<u64>) -> Self {
+        Self {
             shared,
-            touched: RefCell::new(Vec::new()),
-            checked: RefCell::new(Vec::new()),
-            stored: RefCell::new(Vec::new()),
+            txn,
+            catalog: Catalog::default(),
+            generation,
             incomplete: RefCell::new(None),
+            savepoints: core::cell::Cell::new(0),
+            scratch: RefCell::new(shared.take_scratch()),
+            retry: RefCell::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn catalog_version(&self) -> u64 {
+        self.catalog.version()
+    }
+
+    /// The schema row of `table` as this transaction sees it.
+    pub(crate) fn row(&self, table: &str) -> Result<Row> {
+        self.catalog.row(table, || {
+            let cache = &self.shared.schemas;
+            if let Some(generation) = self.generation
+                && let Some(row) = cache.get(table, generation)
+            {
+                return Ok(row);
+            }
+            let row = load_row(Some(&self.txn.table(SCHEMA_TABLE)?), table)?;
+            if let Some(generation) = self.generation {
+                cache.insert(table, row.clone(), generation);
+            }
+            Ok(row)
         })
     }
 
-    pub(crate) fn raw(&self) -> &WriteTxn<'s> {
-        &self.txn
-    }
-
-    pub(crate) fn note_opened(&self, table: &str) {
-        let mut touched = self.touched.borrow_mut();
-        if !touched.iter().any(|t| t == table) {
-            touched.push(table.to_owned());
-        }
-    }
-
-    /// Where the stored schema of `schema`'s table stands. Unless it is
-    /// current, the caller builds the indexes and then calls
-    /// [`store_schema`](Self::store_schema).
-    pub(crate) fn check_schema(&self, schema: &'static Schema) -> Result<SchemaState> {
-        if self.shared.schemas.trusts(schema) || self.stored.borrow().contains(&schema) {
-            return Ok(SchemaState::Current);
-        }
-        schema::check_index_tables(schema)?;
-        let state = schema::check_write(&self.txn, schema)?;
-        if state == SchemaState::Current {
-            self.checked.borrow_mut().push(schema);
-        }
-        Ok(state)
-    }
-
-    /// Stores `schema` as its table's, its indexes being built.
-    pub(crate) fn store_schema(&self, schema: &'static Schema) -> Result<()> {
-        schema::store(&self.txn, schema)?;
-        self.stored.borrow_mut().push(schema);
+    /// Stores `row` as `table`'s.
+    fn store_row(&self, table: &str, row: StoredRow) -> Result<()> {
+        self.txn
+            .table(SCHEMA_TABLE)?
+            .insert(table.as_bytes(), &row.encode())?;
+        self.catalog.stored(table, Some(Arc::new(row)));
         Ok(())
+    }
+
+    pub(crate) fn open(&self, name: &str, meta: Option<&RecordMeta>) -> Result<Opened<'t>> {
+        schema::check_name(name)?;
+        let table = self.txn.table(name)?;
+        let Some(meta) = meta else {
+            let owner = self.row(name)?.map(|row| Arc::from(row.record.as_str()));
+            return Ok(Opened {
+                table: Some(table),
+                kept: 0,
+                owner,
+                version: self.catalog.version(),
+            });
+        };
+        let row = self.row(name)?;
+        let plan = schema::plan(meta.schema, row.as_deref())?;
+        let kept = if row.is_some() && plan.is_current(meta.schema) {
+            plan.built
+        } else {
+            self.all_or_nothing(name, || {
+                self.reconcile(name, meta, &table, row.is_some(), &plan)
+            })?
+        };
+        Ok(Opened {
+            table: Some(table),
+            kept,
+            owner: None,
+            version: self.catalog.version(),
+        })
+    }
+
+    pub(crate) fn index_table(&self, meta: &RecordMeta, index: usize) -> Result<AnyTable<'t>> {
+        let def = &meta.schema.indexes[index];
+        self.txn.table(&index_table(meta.schema.table, def.name))
+    }
+
+    fn index_tables(&self, meta: &RecordMeta) -> Result<Vec<AnyTable<'t>>> {
+        (0..meta.schema.indexes.len())
+            .map(|i| self.index_table(meta, i))
+            .collect()
+    }
+
+    /// Empties the tables of the indexes in `mask`.
+    fn clear_indexes(&self, meta: &RecordMeta, mask: u64) -> Result<()> {
+        for (i, def) in meta.schema.indexes.iter().enumerate() {
+            if has(mask, i) {
+                self.txn
+                    .delete_table(&index_table(meta.schema.table, def.name))?;
+            }
+        }
+        self.catalog.bump();
+        Ok(())
+    }
+
+    /// Brings the table's indexes to the record type's: drops the stored
+    /// ones it does not have, builds the ones the row lacks, and stores the
+    /// row. Returns the indexes built.
+    fn reconcile(
+        &self,
+        name: &str,
+        meta: &RecordMeta,
+        table: &AnyTable<'t>,
+        has_row: bool,
+        plan: &Plan,
+    ) -> Result<u64> {
+        for stale in &plan.stale {
+            // `StoredRow::decode` refused names that are not identifiers,
+            // so this is an index table of this table and no other.
+            self.txn.delete_table(&index_table(name, stale))?;
+        }
+        let build = if has_row {
+            plan.missing
+        } else {
+            all_indexes(meta.schema)
+        };
+        let mut conflicts: Vec<_> = plan
+            .pending
+            .iter()
+            .filter_map(|(i, c)| Some((*i, c.clone()?)))
+            .collect();
+        let built = self.build(meta, table, build, &mut conflicts)?;
+        let kept = plan.built | built;
+        self.store_row(name, StoredRow::new(meta.schema, kept, &conflicts))?;
+        Ok(kept)
+    }
+
+    /// Builds the indexes in `build` from scratch; adds the unique ones that
+    /// cannot be built to `conflicts` (replacing what was there for them).
+    fn build(
+        &self,
+        meta: &RecordMeta,
+        table: &AnyTable<'t>,
+        build: u64,
+        conflicts: &mut Vec<(usize, schema::Conflict)>,
+    ) -> Result<u64> {
+        if build == 0 {
+            return Ok(0);
+        }
+        self.clear_indexes(meta, build)?;
+        let indexes = self.index_tables(meta)?;
+        let (built, failed) = meta.build(table, &indexes, build)?;
+        // What a failed build wrote is never read; it goes.
+        let failed_mask = failed.iter().fold(0, |mask, (i, _)| mask | (1 << i));
+        self.clear_indexes(meta, failed_mask)?;
+        conflicts.retain(|(i, _)| !has(build, *i));
+        conflicts.extend(failed);
+        Ok(built)
+    }
+
+    /// Empties and rebuilds every index of `meta`'s record type.
+    pub(crate) fn rebuild(&self, name: &str, meta: &RecordMeta) -> Result<()> {
+        self.all_or_nothing(name, || {
+            let table = self.txn.table(name)?;
+            let mut conflicts = Vec::new();
+            let built = self.build(meta, &table, all_indexes(meta.schema), &mut conflicts)?;
+            self.store_row(name, StoredRow::new(meta.schema, built, &conflicts))?;
+            Ok(())
+        })?;
+        match first_conflict(&self.row(name)?, name) {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    /// Notes a write to a record table, so that indexes of it that are not
+    /// built are tried again before the commit.
+    pub(crate) fn note_written(&self, name: &str, opened: &Opened<'_>, meta: &RecordMeta) {
+        if opened.kept == all_indexes(meta.schema) {
+            return;
+        }
+        let mut retry = self.retry.borrow_mut();
+        if !retry.iter().any(|(t, _)| t == name) {
+            retry.push((name.to_owned(), *meta));
+        }
+    }
+
+    /// The error for a query on an index that is not built.
+    pub(crate) fn unbuilt(&self, table: &str, index: &str) -> Error {
+        unbuilt(self.row(table), table, index)
     }
 
     /// Marks the transaction as unable to commit: a write to `table` failed
@@ -157,30 +372,83 @@ impl<'s> WriteTransaction<'s> {
             .get_or_insert_with(|| table.to_owned());
     }
 
-    /// Runs `f`, which changes several things; if it fails, the transaction
-    /// can no longer commit.
+    /// Runs `f`, which changes several things; if it fails outside a
+    /// savepoint, the transaction can no longer commit.
     pub(crate) fn all_or_nothing<T>(
         &self,
         table: &str,
         f: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
         let result = f();
-        if result.is_err() {
+        if result.is_err() && self.savepoints.get() == 0 {
             self.mark_incomplete(table);
         }
         result
     }
 
-    pub(crate) fn commit(self) -> Result<()> {
-        if let Some(table) = self.incomplete.into_inner() {
+    pub(crate) fn savepoint(&self) -> Savepoint {
+        self.savepoints.set(self.savepoints.get() + 1);
+        self.txn.savepoint()
+    }
+
+    /// Ends `savepoint`: keeps its writes if `keep`, else undoes them (and
+    /// if that fails, the transaction cannot commit).
+    pub(crate) fn end_savepoint(&self, savepoint: Savepoint, table: &str, keep: bool) {
+        self.savepoints.set(self.savepoints.get().saturating_sub(1));
+        if keep {
+            self.txn.release(savepoint);
+        } else if self.txn.rollback_to(savepoint).is_err() {
+            self.mark_incomplete(table);
+        }
+    }
+
+    /// Serializes `value` into the transaction's reused buffer and hands the
+    /// bytes to `then`.
+    pub(crate) fn serialized<T: StoredValue, R>(
+        &self,
+        table: &str,
+        value: &T,
+        then: impl FnOnce(&[u8]) -> Result<R>,
+    ) -> Result<R> {
+        let mut scratch = self.scratch.try_borrow_mut();
+        let mut fresh = Vec::new();
+        // A serializer that re-enters the transaction gets a fresh buffer.
+        let buf = match scratch.as_deref_mut() {
+            Ok(buf) => buf,
+            Err(_) => &mut fresh,
+        };
+        value::encode(value, buf).map_err(|e| Error::Encode {
+            table: table.to_owned(),
+            source: e.into(),
+        })?;
+        then(buf)
+    }
+
+    /// Before the commit: refuses to commit a transaction left part-way, and
+    /// builds the indexes of written tables that could not be built before.
+    pub(crate) fn finish(&self) -> Result<Outcome> {
+        if let Some(table) = self.incomplete.borrow().clone() {
             return Err(Error::Incomplete { table });
         }
-        let (checked, stored) = (self.checked.into_inner(), self.stored.into_inner());
-        let schemas = &self.shared.schemas;
-        // Trusted before the writer slot is released: no other writer can
-        // store another schema in between.
-        self.txn
-            .commit_then(|| schemas.committed(&stored, &checked))
+        let retry = core::mem::take(&mut *self.retry.borrow_mut());
+        for (name, meta) in retry {
+            let row = self.row(&name)?;
+            let plan = schema::plan(meta.schema, row.as_deref())?;
+            let pending = plan.pending.iter().fold(0, |mask, (i, _)| mask | (1 << i));
+            if pending == 0 {
+                continue;
+            }
+            let mut conflicts = Vec::new();
+            let table = self.txn.table(&name)?;
+            let built = self.build(&meta, &table, pending, &mut conflicts)?;
+            self.store_row(
+                &name,
+                StoredRow::new(meta.schema, plan.built | built, &conflicts),
+            )?;
+        }
+        Ok(Outcome {
+            rows: self.catalog.changes(),
+        })
     }
 
     pub(crate) fn panicked(&self, payload: &(dyn Any + Send)) -> Error {
@@ -190,7 +458,7 @@ impl<'s> WriteTransaction<'s> {
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "non-string panic payload".to_owned());
         Error::Panicked {
-            tables: self.touched.borrow().clone(),
+            tables: self.catalog.tables(),
             message,
         }
     }
@@ -198,90 +466,74 @@ impl<'s> WriteTransaction<'s> {
     /// A handle on the table `name`, with keys of type `K` and values of type
     /// `V`, opened (and created if needed) on first use.
     ///
-    /// A table can be open in only one handle at a time: opening it again while
-    /// an earlier handle is alive gives [`Error::TableInUse`]. Like
-    /// [`Storage::table`](crate::Storage::table), a handle by name skips the
-    /// schema check and index upkeep of record tables: use
+    /// Like [`Storage::table`](crate::Storage::table), a handle by name
+    /// refuses to write a table that belongs to a record type: use
     /// [`records`](Self::records) for those.
     pub fn table<K: IntoKeyBytes, V: StoredValue>(&self, name: &str) -> WriteTable<'_, K, V> {
-        WriteTable::new(Writer::new(self, TableName::new(name), None))
+        WriteTable::new(self, TableName::new(name), None)
     }
 
     /// A handle on the table of the record type `R`, keyed by its `#[key]`
-    /// fields. The schema of `R` is stored with the table on first write and
+    /// fields. The schema of `R` is stored with the table on first use and
     /// checked against it afterwards.
     pub fn records<R: StoredRecord>(&self) -> WriteTable<'_, R::Key, R> {
-        WriteTable::new(Writer::new(
-            self,
-            TableName::of::<R>(),
-            Some(RecordInfo::of()),
-        ))
+        WriteTable::new(self, TableName::of::<R>(), Some(RecordInfo::of()))
     }
 
     /// A [`WriteBatch`] on the table `name`: puts with any key and value types.
     pub fn batch(&self, name: &str) -> WriteBatch<'_> {
-        WriteBatch {
-            writer: Writer::new(self, TableName::new(name), None),
+        WriteBatch::new(self, TableName::new(name))
+    }
+}
+
+impl Drop for WriteTransaction<'_> {
+    fn drop(&mut self) {
+        let scratch = core::mem::take(self.scratch.get_mut());
+        // One huge record does not pin its buffer for the life of the storage.
+        if scratch.capacity() <= MAX_KEPT_SCRATCH {
+            self.shared.put_scratch(scratch);
         }
     }
 }
 
-/// Writes to one table inside a write transaction, with any key and value
-/// types per call: the seed design's batch.
-///
-/// Made by [`Storage::write_batch`](crate::Storage::write_batch) or
-/// [`WriteTransaction::batch`]; other tables of the same transaction are
-/// reached with [`table`](Self::table). Keys are encoded and values serialized
-/// straight into the transaction: nothing is buffered, string keys are not
-/// copied, and integer keys cost no allocation.
-///
-/// ```
-/// # fn main() -> storage::Result<()> {
-/// let storage = storage::Storage::in_memory()?;
-/// storage.write_batch("users", |batch| {
-///     batch.put("alice", &String::from("Alice"))?;
-///     batch.put(42u64, &String::from("Answer"))?;
-///     batch.table("audit").put(1u64, &String::from("added two users"))?;
-///     Ok(())
-/// })?;
-/// assert_eq!(storage.get::<String, _>("users", 42u64, |s| s.to_string())?, Some("Answer".into()));
-/// # Ok(())
-/// # }
-/// ```
-pub struct WriteBatch<'tx> {
-    writer: Writer<'tx, ()>,
+impl ReadTransaction<'_> {
+    /// The error for a query on an index that is not built.
+    pub(crate) fn unbuilt(&self, table: &str, index: &str) -> Error {
+        unbuilt(self.row(table), table, index)
+    }
 }
 
-impl<'tx> WriteBatch<'tx> {
-    /// Serializes `value` and stores it under `key`, replacing any previous value.
-    pub fn put<V: StoredValue>(&mut self, key: impl IntoKeyBytes, value: &V) -> Result<()> {
-        self.writer.put(key.into_key_bytes().as_ref(), value)
+/// [`Error::UniqueIndexConflict`] if the row says why `index` is not built,
+/// else [`Error::IndexNotBuilt`].
+fn unbuilt(row: Result<Row>, table: &str, index: &str) -> Error {
+    let row = match row {
+        Ok(row) => row,
+        Err(e) => return e,
+    };
+    let conflict = row
+        .as_deref()
+        .and_then(|row| row.indexes.iter().find(|i| i.name == index))
+        .and_then(|i| i.conflict.clone());
+    match conflict {
+        Some(conflict) => Error::UniqueIndexConflict {
+            table: table.to_owned(),
+            index: index.to_owned(),
+            value: conflict.value,
+            keys: conflict.keys,
+        },
+        None => Error::IndexNotBuilt {
+            table: table.to_owned(),
+            index: index.to_owned(),
+        },
     }
+}
 
-    /// Stores already-serialized bytes under `key`.
-    ///
-    /// The bytes are stored as they are; they are validated when read, so bytes
-    /// that are not an rkyv archive of the type read back give
-    /// [`Error::Corrupt`] then.
-    pub fn put_raw(&mut self, key: impl IntoKeyBytes, value: impl AsRef<[u8]>) -> Result<()> {
-        self.writer
-            .put_bytes(key.into_key_bytes().as_ref(), value.as_ref())
-    }
-
-    /// Removes `key`; returns whether it was there.
-    pub fn delete(&mut self, key: impl IntoKeyBytes) -> Result<bool> {
-        self.writer.delete(key.into_key_bytes().as_ref())
-    }
-
-    /// A batch on another table of the same transaction.
-    pub fn table(&self, name: &str) -> WriteBatch<'tx> {
-        WriteBatch {
-            writer: Writer::new(self.writer.tx(), TableName::new(name), None),
-        }
-    }
-
-    /// The name of the table this batch writes.
-    pub fn name(&self) -> &str {
-        self.writer.name()
-    }
+/// The error of the first index the row says could not be built.
+fn first_conflict(row: &Row, table: &str) -> Option<Error> {
+    let index = row
+        .as_deref()?
+        .indexes
+        .iter()
+        .find(|i| !i.built && i.conflict.is_some())?;
+    Some(unbuilt(Ok(row.clone()), table, &index.name))
 }

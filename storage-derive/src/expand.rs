@@ -57,6 +57,8 @@ fn expand(record: &Record<'_>) -> TokenStream {
     };
     let key_ident = record.key_ident();
     let table = record.table();
+    let version = record.version();
+    let type_name = ident.to_string();
     let description = description(record);
     let assertions = assertions(record, &krate, &keys);
     let accessors = accessors(record, &krate);
@@ -76,6 +78,8 @@ fn expand(record: &Record<'_>) -> TokenStream {
                 type KeyRef<'__a> = #key_ref_type where Self: '__a;
                 const SCHEMA: &'static #krate::Schema = &#krate::Schema {
                     table: #table,
+                    record: ::core::concat!(::core::module_path!(), "::", #type_name),
+                    version: #version,
                     description: #description,
                     archived_layout: (
                         ::core::mem::size_of::<<Self as #krate::__private::rkyv::Archive>::Archived>(),
@@ -106,10 +110,8 @@ fn expand(record: &Record<'_>) -> TokenStream {
 
 /// `&[IndexDef { .. }, ..]`: the index definitions in the schema.
 fn index_defs(record: &Record<'_>, krate: &Path) -> TokenStream {
-    let table = record.table();
     let defs = record.indexes.iter().map(|index| {
         let name = &index.name;
-        let index_table = format!("__index:{table}:{name}");
         let unique = index.unique;
         let fields: Vec<String> = index
             .fields
@@ -127,7 +129,6 @@ fn index_defs(record: &Record<'_>, krate: &Path) -> TokenStream {
         quote! {
             #krate::IndexDef {
                 name: #name,
-                table: #index_table,
                 unique: #unique,
                 description: #description,
             }
@@ -189,7 +190,18 @@ fn index_values(record: &Record<'_>, krate: &Path) -> TokenStream {
     };
     let own = arms(false);
     let stored = arms(true);
+    let shown = record.indexes.iter().enumerate().map(|(number, index)| {
+        let value_type = index_value_type(record, index);
+        quote!(#number => #krate::__private::show_part::<#value_type>(bytes),)
+    });
     quote! {
+        fn show_index_value(index: usize, bytes: &[u8]) -> #krate::__private::String {
+            match index {
+                #(#shown)*
+                _ => #krate::__private::show_part::<#krate::__private::Vec<u8>>(bytes),
+            }
+        }
+
         fn index_value(&self, index: usize, out: &mut #krate::KeyBuf) -> bool {
             match index {
                 #(#own)*
@@ -614,7 +626,7 @@ fn stub(record: &Record<'_>) -> TokenStream {
             impl #krate::StoredRecord for #ident_tokens {
                 type Key = #key_ident;
                 type KeyRef<'__a> = #key_ident where Self: '__a;
-                const SCHEMA: &'static #krate::Schema = &#krate::Schema { table: #table, description: "", archived_layout: (0, 0), indexes: &[] };
+                const SCHEMA: &'static #krate::Schema = &#krate::Schema { table: #table, record: "", version: 0, description: "", archived_layout: (0, 0), indexes: &[] };
                 fn key_ref(&self) -> <Self as #krate::StoredRecord>::KeyRef<'_> { #unreachable }
                 fn key(&self) -> <Self as #krate::StoredRecord>::Key { #unreachable }
             }

@@ -50,3 +50,21 @@ impl Rng {
         self.below(100) < percent
     }
 }
+
+/// Writes through redb itself, behind storage's back, as another program
+/// editing the file would: for tests of what storage does with damage.
+pub fn tamper(
+    storage: &Storage,
+    table: &str,
+    f: impl FnOnce(&mut redb::Table<&'static [u8], &'static [u8]>),
+) {
+    let db = storage.backend().redb().expect("a redb storage").database();
+    let txn = db.begin_write().expect("write");
+    {
+        let mut raw = txn
+            .open_table(redb::TableDefinition::<&[u8], &[u8]>::new(table))
+            .expect("table");
+        f(&mut raw);
+    }
+    txn.commit().expect("commit");
+}

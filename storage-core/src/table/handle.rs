@@ -1,0 +1,243 @@
+//! [`Table`]: a table of a [`Storage`], every call in a transaction of its own.
+
+use core::borrow::Borrow;
+use core::fmt;
+use core::marker::PhantomData;
+use core::ops::{Bound, RangeBounds};
+
+use super::read::collect;
+use super::{ReadTable, TableName, Txn, WriteTable};
+use crate::error::{Error, Result};
+use crate::index::{RecordInfo, has};
+use crate::key::{AsKey, IntoKeyBytes, KeyPrefix};
+use crate::record::StoredRecord;
+use crate::storage::Storage;
+use crate::value::{StoredValue, ValueDeserializer};
+
+/// A typed handle on one table of a [`Storage`]: a clone of the storage and
+/// the table name.
+///
+/// Made by [`Storage::table`] (any key and value types) or
+/// [`Storage::records`] (a `#[derive(StoredRecord)]` type, schema-checked).
+/// Every method runs in a transaction of its own; to combine several
+/// operations atomically use [`Storage::write`] or [`Storage::read`].
+///
+/// ```
+/// # fn main() -> storage::Result<()> {
+/// let storage = storage::Storage::in_memory()?;
+/// let scores = storage.table::<&str, u32>("scores");
+/// scores.put("alice", &3)?;
+/// scores.put_batch([("bob", &5), ("carol", &8)])?;
+/// assert_eq!(scores.get("bob", |s| s.to_native())?, Some(5));
+/// let high = scores.scan(|name, score| (score.to_native() > 4).then(|| name.clone()))?;
+/// assert_eq!(high, ["bob", "carol"]);
+/// # Ok(())
+/// # }
+/// ```
+pub struct Table<K, V> {
+    storage: Storage,
+    name: TableName,
+    record: Option<RecordInfo<V>>,
+    _types: PhantomData<fn() -> K>,
+}
+
+impl<K, V> Clone for Table<K, V> {
+    fn clone(&self) -> Self {
+        Self {
+            storage: self.storage.clone(),
+            name: self.name.clone(),
+            record: self.record,
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<K, V> fmt::Debug for Table<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Table")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: IntoKeyBytes, V: StoredValue> Table<K, V> {
+    pub(crate) fn new(storage: Storage, name: TableName, record: Option<RecordInfo<V>>) -> Self {
+        Self {
+            storage,
+            name,
+            record,
+            _types: PhantomData,
+        }
+    }
+
+    /// The table's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn read<R>(&self, f: impl FnOnce(&ReadTable<'_, K, V>) -> Result<R>) -> Result<R> {
+        self.storage.read(|tx| {
+            let table = ReadTable::new(Txn::Read(tx), self.name.clone(), self.record);
+            f(&table)
+        })
+    }
+
+    fn write<R>(&self, mut f: impl FnMut(&mut WriteTable<'_, K, V>) -> Result<R>) -> Result<R> {
+        self.storage.write(|tx| {
+            let mut table = WriteTable::new(tx, self.name.clone(), self.record);
+            f(&mut table)
+        })
+    }
+
+    /// Stores `value` under `key` in a transaction of its own.
+    pub fn put(&self, key: impl AsKey<K::Key>, value: &V) -> Result<()> {
+        self.write(|table| table.put(&key, value))
+    }
+
+    /// Stores every `(key, value)` pair in one transaction: all or none.
+    pub fn put_batch<Q, B>(&self, items: impl IntoIterator<Item = (Q, B)>) -> Result<()>
+    where
+        Q: AsKey<K::Key>,
+        B: Borrow<V>,
+    {
+        let items: Vec<(Q, B)> = items.into_iter().collect();
+        self.write(|table| table.put_batch(items.iter().map(|(k, v)| (k, v.borrow()))))
+    }
+
+    /// Runs `f` on the archived value under `key`; see [`ReadTable::get`].
+    pub fn get<R>(
+        &self,
+        key: impl AsKey<K::Key>,
+        f: impl FnOnce(&V::Archived) -> R,
+    ) -> Result<Option<R>> {
+        self.read(|table| table.get(key, f))
+    }
+
+    /// The value under `key` deserialized into an owned `V`; see
+    /// [`ReadTable::get_owned`].
+    pub fn get_owned(&self, key: impl AsKey<K::Key>) -> Result<Option<V>>
+    where
+        V::Archived: rkyv::Deserialize<V, ValueDeserializer>,
+    {
+        self.read(|table| table.get_owned(key))
+    }
+
+    /// Removes `key`; returns whether it was there.
+    pub fn delete(&self, key: impl AsKey<K::Key>) -> Result<bool> {
+        self.write(|table| table.delete(&key))
+    }
+
+    /// Whether `key` is in the table.
+    pub fn contains_key(&self, key: impl AsKey<K::Key>) -> Result<bool> {
+        self.read(|table| table.contains_key(key))
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> Result<u64> {
+        self.read(|table| table.len())
+    }
+
+    /// Whether the table has no entries.
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Runs `f` on every entry in key order and collects what it returns
+    /// `Some` for.
+    pub fn scan<R>(&self, f: impl FnMut(&K::Key, &V::Archived) -> Option<R>) -> Result<Vec<R>> {
+        self.read(|table| table.scan(f))
+    }
+
+    /// Like [`scan`](Self::scan), over the keys in `bounds`.
+    pub fn range<Q: AsKey<K::Key>, R>(
+        &self,
+        bounds: impl RangeBounds<Q>,
+        f: impl FnMut(&K::Key, &V::Archived) -> Option<R>,
+    ) -> Result<Vec<R>> {
+        self.read(|table| collect(table.range(bounds)?, f))
+    }
+
+    /// Like [`scan`](Self::scan), over the keys starting with `prefix`; see
+    /// [`ReadTable::prefix`].
+    pub fn prefix<P, R>(
+        &self,
+        prefix: impl AsKey<P>,
+        f: impl FnMut(&K::Key, &V::Archived) -> Option<R>,
+    ) -> Result<Vec<R>>
+    where
+        P: KeyPrefix<K::Key>,
+    {
+        self.read(|table| collect(table.prefix(prefix)?, f))
+    }
+}
+
+impl<R: StoredRecord> Table<R::Key, R> {
+    /// Stores `record` under its key, in a transaction of its own.
+    pub fn insert(&self, record: &R) -> Result<()> {
+        self.write(|table| table.insert(record))
+    }
+
+    /// Stores every record in one transaction: all or none.
+    pub fn insert_batch<B: Borrow<R>>(&self, records: impl IntoIterator<Item = B>) -> Result<()> {
+        let records: Vec<B> = records.into_iter().collect();
+        self.write(|table| table.insert_batch(records.iter().map(Borrow::borrow)))
+    }
+
+    /// Rebuilds every index of the record type in a transaction of its own;
+    /// see [`WriteTable::rebuild_indexes`].
+    pub fn rebuild_indexes(&self) -> Result<()> {
+        self.write(|table| table.rebuild_indexes())
+    }
+
+    /// Runs an index query in a read transaction; if the index is not built
+    /// yet (the record type's indexes changed), builds it in a write
+    /// transaction of its own first.
+    fn query<T>(
+        &self,
+        index: usize,
+        mut run: impl FnMut(&ReadTable<'_, R::Key, R>) -> Result<T>,
+    ) -> Result<T> {
+        let ready =
+            |table: &ReadTable<'_, R::Key, R>| table.with_opened(|o| Ok(has(o.kept, index)));
+        let first = self.read(|table| match ready(table)? {
+            true => run(table).map(Some),
+            false => Ok(None),
+        })?;
+        if let Some(done) = first {
+            return Ok(done);
+        }
+        self.write(|table| table.with_opened(|_| Ok(())))?;
+        self.read(|table| run(table))
+    }
+
+    /// Lookup in a unique index; see [`ReadTable::__get_by_index`].
+    #[doc(hidden)]
+    pub fn __get_by_index<O>(
+        &self,
+        index: usize,
+        value: impl IntoKeyBytes,
+        f: impl FnOnce(&R::Archived) -> O,
+    ) -> Result<Option<O>> {
+        let mut f = Some(f);
+        self.query(index, |table| {
+            let f = f.take().ok_or_else(|| Error::Backend {
+                table: Some(self.name.to_string()),
+                source: "index query ran twice".into(),
+            })?;
+            table.__get_by_index(index, &value, f)
+        })
+    }
+
+    /// Records by index; see [`ReadTable::__find_by_index`].
+    #[doc(hidden)]
+    pub fn __find_by_index<O>(
+        &self,
+        index: usize,
+        bounds: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+        mut f: impl FnMut(&R::Key, &R::Archived) -> Option<O>,
+    ) -> Result<Vec<O>> {
+        self.query(index, |table| {
+            table.__find_by_index(index, bounds.clone(), &mut f)
+        })
+    }
+}

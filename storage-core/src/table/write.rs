@@ -1,0 +1,351 @@
+//! The write path: [`WriteTable`] and the seed design's [`WriteBatch`].
+//!
+//! Every write through a record type keeps its indexes exact: what can be
+//! refused (a value that does not serialize, a unique clash) is found before
+//! anything changes; what fails after that (an engine error) leaves the
+//! transaction unable to commit. A batch runs under a savepoint: if one of
+//! its items fails, every item before it is undone and the transaction is as
+//! it was before the batch.
+
+use core::borrow::Borrow;
+use core::ops::Deref;
+
+use super::{Opened, ReadTable, TableName, Txn};
+use crate::backend::{AnyTable, WriteTable as _};
+use crate::error::{Error, Result};
+use crate::index::{RecordInfo, Stored};
+use crate::key::{AsKey, IntoKeyBytes};
+use crate::record::StoredRecord;
+use crate::txn::WriteTransaction;
+use crate::value::StoredValue;
+
+/// A table handle inside a [`WriteTransaction`]: everything a
+/// [`ReadTable`] does (reads see the transaction's own writes), and writes.
+///
+/// Made by [`WriteTransaction::table`] or [`WriteTransaction::records`].
+/// Write methods take `&mut self`, so that an iterator over the table
+/// borrowed from the same handle is finished before the next write.
+pub struct WriteTable<'tx, K, V> {
+    read: ReadTable<'tx, K, V>,
+    tx: &'tx WriteTransaction<'tx>,
+    /// The tables of every index of the record type, opened on first write.
+    index_tables: core::cell::OnceCell<Vec<AnyTable<'tx>>>,
+}
+
+impl<'tx, K, V> Deref for WriteTable<'tx, K, V> {
+    type Target = ReadTable<'tx, K, V>;
+
+    fn deref(&self) -> &ReadTable<'tx, K, V> {
+        &self.read
+    }
+}
+
+impl<'tx, K, V> WriteTable<'tx, K, V> {
+    pub(crate) fn new(
+        tx: &'tx WriteTransaction<'tx>,
+        name: TableName,
+        record: Option<RecordInfo<V>>,
+    ) -> Self {
+        Self {
+            read: ReadTable::new(Txn::Write(tx), name, record),
+            tx,
+            index_tables: core::cell::OnceCell::new(),
+        }
+    }
+
+    /// Runs `f` under a savepoint: if it fails, everything it wrote is
+    /// undone, and its error is returned.
+    fn atomically<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        // Opened (and its indexes built) first: a build deletes tables, which
+        // a savepoint does not undo.
+        self.with_opened(|_| Ok(()))?;
+        let tx = self.tx;
+        let savepoint = tx.savepoint();
+        let result = f(self);
+        tx.end_savepoint(savepoint, &self.read.name, result.is_ok());
+        result
+    }
+
+    /// Stores bytes under `key` of a table without a record type.
+    fn put_raw(&self, opened: &Opened<'tx>, key: &[u8], bytes: &[u8]) -> Result<()> {
+        owned_check(&self.name, opened)?;
+        table(opened, &self.name)?.insert(key, bytes)
+    }
+
+    /// Removes `key` of a table without a record type.
+    fn delete_raw(&self, opened: &Opened<'tx>, key: &[u8]) -> Result<bool> {
+        owned_check(&self.name, opened)?;
+        table(opened, &self.name)?.remove(key, |old| old.is_some())
+    }
+
+    /// Serializes `value` into the transaction's reused buffer and hands the
+    /// bytes to `then`.
+    fn serialized<T: StoredValue, R>(
+        &self,
+        value: &T,
+        then: impl FnOnce(&[u8]) -> Result<R>,
+    ) -> Result<R> {
+        self.tx.serialized(&self.name, value, then)
+    }
+}
+
+/// The engine table of an opened handle; a write transaction always has one.
+fn table<'a, 'tx>(
+    opened: &'a Opened<'tx>,
+    name: &str,
+) -> Result<&'a crate::backend::AnyTable<'tx>> {
+    opened.table.as_ref().ok_or_else(|| Error::Backend {
+        table: Some(name.to_owned()),
+        source: "table not open in a write transaction".into(),
+    })
+}
+
+/// Refuses a by-name write into a table that belongs to a record type.
+fn owned_check(name: &str, opened: &Opened<'_>) -> Result<()> {
+    match &opened.owner {
+        Some(record) => Err(Error::TableOwned {
+            table: name.to_owned(),
+            record: record.to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
+impl<'tx, K: IntoKeyBytes, V: StoredValue> WriteTable<'tx, K, V> {
+    /// Serializes `value` and stores it under `key`, replacing any previous
+    /// value (and keeping a record type's indexes in step).
+    ///
+    /// On a record table, prefer `insert`, which takes the key from the
+    /// record; `put` refuses a key that is not the record's own
+    /// ([`Error::KeyMismatch`]). On a table that belongs to a record type,
+    /// a handle by name refuses every write ([`Error::TableOwned`]).
+    pub fn put(&mut self, key: impl AsKey<K::Key>, value: &V) -> Result<()> {
+        self.put_value(key.into_key_bytes().as_ref(), value)
+    }
+
+    fn put_value(&self, key: &[u8], value: &V) -> Result<()> {
+        let Some(record) = self.record else {
+            return self.with_opened(|opened| {
+                self.serialized(value, |bytes| self.put_raw(opened, key, bytes))
+            });
+        };
+        let own = (record.own_key)(value);
+        if own.as_slice() != key {
+            return Err(Error::KeyMismatch {
+                table: self.name.to_string(),
+                given: (record.show_key)(key),
+                record: (record.show_key)(own.as_slice()),
+            });
+        }
+        self.store_record(&record, key, value)
+    }
+
+    /// Stores a record under `key`, keeping its indexes in step.
+    ///
+    /// Everything that can be refused is checked before anything changes:
+    /// the record is serialized and the unique indexes are consulted first.
+    /// What can still fail after that (an engine error) leaves the
+    /// transaction unable to commit.
+    fn store_record(&self, record: &RecordInfo<V>, key: &[u8], value: &V) -> Result<()> {
+        self.with_opened(|opened| {
+            let main = table(opened, &self.name)?;
+            self.tx.note_written(&self.name, opened, &record.meta);
+            if opened.kept == 0 {
+                return self.serialized(value, |bytes| main.insert(key, bytes));
+            }
+            self.serialized(value, |bytes| {
+                let indexes = self.index_tables()?;
+                let old = record.stored(main, key, opened.kept)?;
+                let new = record.entries(value, opened.kept);
+                record.check_unique(main, indexes, key, &old, &new)?;
+                self.tx.all_or_nothing(&self.name, || {
+                    record.apply(indexes, key, &old, Some(&new), opened.kept)?;
+                    main.insert(key, bytes)
+                })
+            })
+        })
+    }
+
+    /// Removes the record under `key` and its index entries (all entries
+    /// that point at it, if its bytes are damaged).
+    fn delete_record(&self, record: &RecordInfo<V>, key: &[u8]) -> Result<bool> {
+        self.with_opened(|opened| {
+            let main = table(opened, &self.name)?;
+            self.tx.note_written(&self.name, opened, &record.meta);
+            if opened.kept == 0 {
+                return main.remove(key, |old| old.is_some());
+            }
+            let old = record.stored(main, key, opened.kept)?;
+            if matches!(old, Stored::Nothing) {
+                return Ok(false);
+            }
+            let indexes = self.index_tables()?;
+            self.tx.all_or_nothing(&self.name, || {
+                record.apply(indexes, key, &old, None, opened.kept)?;
+                main.remove(key, |old| old.is_some())
+            })
+        })
+    }
+
+    /// The tables of every index of the record type.
+    fn index_tables(&self) -> Result<&[AnyTable<'tx>]> {
+        if let Some(tables) = self.index_tables.get() {
+            return Ok(tables);
+        }
+        let count = self.record.map_or(0, |r| r.schema.indexes.len());
+        let tables = (0..count)
+            .map(|i| {
+                self.index_table(i)?.ok_or_else(|| Error::Backend {
+                    table: Some(self.name.to_string()),
+                    source: "index table not open in a write transaction".into(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(self.index_tables.get_or_init(|| tables))
+    }
+
+    /// Stores every `(key, value)` pair: all of them, or, if one fails,
+    /// none ([`Error::Batch`] says which).
+    pub fn put_batch<Q, B>(&mut self, items: impl IntoIterator<Item = (Q, B)>) -> Result<()>
+    where
+        Q: AsKey<K::Key>,
+        B: Borrow<V>,
+    {
+        self.atomically(|this| {
+            for (i, (key, value)) in items.into_iter().enumerate() {
+                this.put(key, value.borrow())
+                    .map_err(|e| batch_error(&this.read.name, i, e))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Removes `key` (and a record's index entries); returns whether it was there.
+    pub fn delete(&mut self, key: impl AsKey<K::Key>) -> Result<bool> {
+        let key = key.into_key_bytes();
+        match self.record {
+            Some(record) => self.delete_record(&record, key.as_ref()),
+            None => self.with_opened(|opened| self.delete_raw(opened, key.as_ref())),
+        }
+    }
+}
+
+fn batch_error(table: &str, index: usize, error: Error) -> Error {
+    Error::Batch {
+        table: table.to_owned(),
+        item: index + 1,
+        source: Box::new(error),
+    }
+}
+
+impl<'tx, R: StoredRecord> WriteTable<'tx, R::Key, R> {
+    /// Stores `record` under the key its `#[key]` fields make, replacing any
+    /// record with the same key, and updates its indexes.
+    ///
+    /// A value that a unique index already holds for another record gives
+    /// [`Error::UniqueViolation`] and changes nothing.
+    pub fn insert(&mut self, record: &R) -> Result<()> {
+        let info = RecordInfo::<R>::of();
+        self.store_record(&info, record.key_ref().into_key_bytes().as_ref(), record)
+    }
+
+    /// Stores every record of `records`: all of them, or, if one fails (a
+    /// unique clash, with the database or within the batch), none
+    /// ([`Error::Batch`] says which).
+    pub fn insert_batch<B: Borrow<R>>(
+        &mut self,
+        records: impl IntoIterator<Item = B>,
+    ) -> Result<()> {
+        self.atomically(|this| {
+            for (i, record) in records.into_iter().enumerate() {
+                this.insert(record.borrow())
+                    .map_err(|e| batch_error(&this.read.name, i, e))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Empties every index of the record type and builds it again from the
+    /// records. Indexes are rebuilt by themselves when a table is first opened
+    /// for writing with a record type whose indexes changed; this is for
+    /// repairs. A unique index that cannot be built because two records
+    /// hold one value gives [`Error::UniqueIndexConflict`] (the other
+    /// indexes are rebuilt).
+    pub fn rebuild_indexes(&mut self) -> Result<()> {
+        self.with_opened(|_| Ok(()))?;
+        self.tx
+            .rebuild(&self.read.name, &RecordInfo::<R>::of().meta)
+    }
+}
+
+/// Writes to one table inside a write transaction, with any key and value
+/// types per call: the seed design's batch.
+///
+/// Made by [`Storage::write_batch`](crate::Storage::write_batch) or
+/// [`WriteTransaction::batch`]; other tables of the same transaction are
+/// reached with [`table`](Self::table). Keys are encoded and values serialized
+/// straight into the transaction: nothing is buffered, string keys are not
+/// copied, and integer keys cost no allocation. Like every handle by name,
+/// it refuses to write a table that belongs to a record type.
+///
+/// ```
+/// # fn main() -> storage::Result<()> {
+/// let storage = storage::Storage::in_memory()?;
+/// storage.write_batch("users", |batch| {
+///     batch.put("alice", &String::from("Alice"))?;
+///     batch.put(42u64, &String::from("Answer"))?;
+///     batch.table("audit").put(1u64, &String::from("added two users"))?;
+///     Ok(())
+/// })?;
+/// assert_eq!(storage.get::<String, _>("users", 42u64, |s| s.to_string())?, Some("Answer".into()));
+/// # Ok(())
+/// # }
+/// ```
+pub struct WriteBatch<'tx> {
+    table: WriteTable<'tx, Vec<u8>, ()>,
+}
+
+impl<'tx> WriteBatch<'tx> {
+    pub(crate) fn new(tx: &'tx WriteTransaction<'tx>, name: TableName) -> Self {
+        Self {
+            table: WriteTable::new(tx, name, None),
+        }
+    }
+
+    /// Serializes `value` and stores it under `key`, replacing any previous value.
+    pub fn put<V: StoredValue>(&mut self, key: impl IntoKeyBytes, value: &V) -> Result<()> {
+        let key = key.into_key_bytes();
+        let table = &self.table;
+        table.with_opened(|opened| {
+            table.serialized(value, |bytes| table.put_raw(opened, key.as_ref(), bytes))
+        })
+    }
+
+    /// Stores already-serialized bytes under `key`.
+    ///
+    /// The bytes are stored as they are; they are validated when read, so bytes
+    /// that are not an rkyv archive of the type read back give
+    /// [`Error::Corrupt`] then.
+    pub fn put_raw(&mut self, key: impl IntoKeyBytes, value: impl AsRef<[u8]>) -> Result<()> {
+        let key = key.into_key_bytes();
+        let table = &self.table;
+        table.with_opened(|opened| table.put_raw(opened, key.as_ref(), value.as_ref()))
+    }
+
+    /// Removes `key`; returns whether it was there.
+    pub fn delete(&mut self, key: impl IntoKeyBytes) -> Result<bool> {
+        let key = key.into_key_bytes();
+        let table = &self.table;
+        table.with_opened(|opened| table.delete_raw(opened, key.as_ref()))
+    }
+
+    /// A batch on another table of the same transaction.
+    pub fn table(&self, name: &str) -> WriteBatch<'tx> {
+        WriteBatch::new(self.table.tx, TableName::new(name))
+    }
+
+    /// The name of the table this batch writes.
+    pub fn name(&self) -> &str {
+        self.table.name()
+    }
+}
