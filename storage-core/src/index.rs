@@ -452,6 +452,117 @@ pub(crate) fn find_by_index<R: StoredRecord, T>(
     Ok(out)
 }
 
+/// The scrub of [`Storage::verify`](crate::Storage::verify): records
+/// against the built indexes in `kept`, then every entry against its record.
+pub(crate) fn verify<R: StoredRecord>(
+    main: Option<&AnyTable<'_>>,
+    indexes: &[Option<AnyTable<'_>>],
+    kept: u64,
+) -> Result<crate::ops::VerifyReport> {
+    let schema = R::SCHEMA;
+    let mut report = crate::ops::VerifyReport {
+        table: schema.table.to_owned(),
+        indexes: schema
+            .indexes
+            .iter()
+            .enumerate()
+            .map(|(i, def)| crate::ops::IndexReport {
+                index: def.name.to_owned(),
+                built: has(kept, i),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let Some(main) = main else { return Ok(report) };
+    let meta = RecordInfo::<R>::of().meta;
+    let all = (Bound::Unbounded, Bound::Unbounded);
+    let shown = |bytes: &[u8]| key::show::<R::Key>(bytes);
+    main.scan(all, Direction::Forward, |key, bytes| {
+        report.records += 1;
+        let mut buf = value::Buf::pooled();
+        let Ok(archived) = value::check::<R>(value::aligned(bytes, &mut buf)) else {
+            report.corrupt.push(shown(key), None);
+            return Ok(ControlFlow::Continue(()));
+        };
+        for (i, def) in schema.indexes.iter().enumerate() {
+            let Some(Some(table)) = indexes.get(i).filter(|_| has(kept, i)) else {
+                continue;
+            };
+            let mut value = KeyBuf::new();
+            if !R::archived_index_value(archived, i, &mut value) {
+                continue;
+            }
+            let entry = entry_key(def, value.as_slice(), key);
+            let owner = table.get(entry.as_slice(), <[u8]>::to_vec)?;
+            let findings = &mut report.indexes[i];
+            match owner {
+                Some(owner) if owner == key => {}
+                // A unique entry for the value, naming another record that
+                // also holds it: the data holds the value twice.
+                Some(other) if def.unique && meta.holds(main, &other, i, value.as_slice())? => {
+                    findings
+                        .duplicates
+                        .push(shown(key), Some(R::show_index_value(i, value.as_slice())));
+                }
+                _ => findings
+                    .missing
+                    .push(shown(key), Some(R::show_index_value(i, value.as_slice()))),
+            }
+        }
+        Ok(ControlFlow::Continue(()))
+    })?;
+    for (i, def) in schema.indexes.iter().enumerate() {
+        let Some(Some(table)) = indexes.get(i).filter(|_| has(kept, i)) else {
+            continue;
+        };
+        let findings = &mut report.indexes[i];
+        table.scan(
+            (Bound::Unbounded, Bound::Unbounded),
+            Direction::Forward,
+            |entry, owner| {
+                findings.entries += 1;
+                let computed = main.get(owner, |bytes| {
+                    let mut value = KeyBuf::new();
+                    value::read::<R, _>(bytes, |archived| {
+                        R::archived_index_value(archived, i, &mut value)
+                    })
+                    .map(|present| present.then_some(value))
+                })?;
+                match computed {
+                    None => findings
+                        .dangling
+                        .push(shown(owner), Some(entry_value::<R>(def, i, entry, owner))),
+                    Some(Ok(Some(value)))
+                        if entry_key(def, value.as_slice(), owner).as_slice() == entry => {}
+                    // A damaged record is reported as corrupt already.
+                    Some(Err(_)) => {}
+                    Some(Ok(_)) => findings
+                        .mismatched
+                        .push(shown(owner), Some(entry_value::<R>(def, i, entry, owner))),
+                }
+                Ok(ControlFlow::Continue(()))
+            },
+        )?;
+    }
+    Ok(report)
+}
+
+/// The value an entry of index `def` holds, shown.
+fn entry_value<R: StoredRecord>(
+    def: &IndexDef,
+    index: usize,
+    entry: &[u8],
+    owner: &[u8],
+) -> String {
+    let value = if def.unique {
+        entry
+    } else {
+        entry.strip_suffix(owner).unwrap_or(entry)
+    };
+    R::show_index_value(index, value)
+}
+
 pub(crate) fn as_slice_bound(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
     match bound {
         Bound::Included(bytes) => Bound::Included(bytes),

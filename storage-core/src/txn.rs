@@ -15,7 +15,9 @@ use crate::error::{Error, Result};
 use crate::index::{RecordInfo, RecordMeta, has};
 use crate::key::IntoKeyBytes;
 use crate::record::StoredRecord;
-use crate::schema::{self, Catalog, Plan, Row, SCHEMA_TABLE, StoredRow, all_indexes, index_table};
+use crate::schema::{
+    self, Catalog, IndexDef, Plan, Row, SCHEMA_TABLE, StoredRow, all_indexes, index_table,
+};
 use crate::storage::Shared;
 use crate::table::{Opened, ReadTable, TableName, Txn, WriteBatch, WriteTable};
 use crate::value::{self, StoredValue};
@@ -360,8 +362,8 @@ impl<'t> WriteTransaction<'t> {
     }
 
     /// The error for a query on an index that is not built.
-    pub(crate) fn unbuilt(&self, table: &str, index: &str) -> Error {
-        unbuilt(self.row(table), table, index)
+    pub(crate) fn unbuilt(&self, table: &str, index: &IndexDef) -> Error {
+        unbuilt(self.row(table), table, index.name, index.description)
     }
 
     /// Marks the transaction as unable to commit: a write to `table` failed
@@ -498,21 +500,25 @@ impl Drop for WriteTransaction<'_> {
 
 impl ReadTransaction<'_> {
     /// The error for a query on an index that is not built.
-    pub(crate) fn unbuilt(&self, table: &str, index: &str) -> Error {
-        unbuilt(self.row(table), table, index)
+    pub(crate) fn unbuilt(&self, table: &str, index: &IndexDef) -> Error {
+        unbuilt(self.row(table), table, index.name, index.description)
     }
 }
 
-/// [`Error::UniqueIndexConflict`] if the row says why `index` is not built,
-/// else [`Error::IndexNotBuilt`].
-fn unbuilt(row: Result<Row>, table: &str, index: &str) -> Error {
+/// [`Error::UniqueIndexConflict`] if the row says why the index `index`
+/// (with this `definition`) is not built, else [`Error::IndexNotBuilt`].
+fn unbuilt(row: Result<Row>, table: &str, index: &str, definition: &str) -> Error {
     let row = match row {
         Ok(row) => row,
         Err(e) => return e,
     };
     let conflict = row
         .as_deref()
-        .and_then(|row| row.indexes.iter().find(|i| i.name == index))
+        .and_then(|row| {
+            row.indexes
+                .iter()
+                .find(|i| i.name == index && i.definition == definition)
+        })
         .and_then(|i| i.conflict.clone());
     match conflict {
         Some(conflict) => Error::UniqueIndexConflict {
@@ -535,5 +541,10 @@ fn first_conflict(row: &Row, table: &str) -> Option<Error> {
         .indexes
         .iter()
         .find(|i| !i.built && i.conflict.is_some())?;
-    Some(unbuilt(Ok(row.clone()), table, &index.name))
+    Some(unbuilt(
+        Ok(row.clone()),
+        table,
+        &index.name,
+        &index.definition,
+    ))
 }

@@ -135,7 +135,7 @@ impl RedbBackend {
     /// if another program had edited the file: it bypasses key encoding,
     /// schema checks and index upkeep. Reads stay validated, index answers
     /// are checked against their records, and
-    /// a verification of the indexes reports what was broken.
+    /// [`Storage::verify`](crate::Storage::verify) reports what was broken.
     pub fn database(&self) -> &::redb::Database {
         &self.db
     }

@@ -85,7 +85,7 @@ impl<'tx> Txn<'tx> {
     }
 
     /// The error for a query on an index that is not built.
-    fn unbuilt(self, table: &str, index: &str) -> crate::Error {
+    fn unbuilt(self, table: &str, index: &crate::schema::IndexDef) -> crate::Error {
         match self {
             Txn::Read(tx) => tx.unbuilt(table, index),
             Txn::Write(tx) => tx.unbuilt(table, index),

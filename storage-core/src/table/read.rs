@@ -287,7 +287,7 @@ impl<'tx, R: StoredRecord> ReadTable<'tx, R::Key, R> {
         };
         self.with_opened(|opened| {
             if !has(opened.kept, index) {
-                return Err(self.txn.unbuilt(&self.name, def.name));
+                return Err(self.txn.unbuilt(&self.name, def));
             }
             let index_table = self.index_table(index)?;
             f(opened.table.as_ref(), index_table.as_ref())
