@@ -131,3 +131,13 @@ fn main() -> storage::Result<()> {
     println!("accounts over 1000 cents: {rich:?}");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    /// The layouts of this example's record types, locked in `schemas/`:
+    /// a change without a version bump fails here.
+    #[test]
+    fn schemas_are_locked() {
+        storage::schema_lock!("schemas", super::Account);
+    }
+}

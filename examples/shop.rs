@@ -4,7 +4,7 @@
 //!
 //! Run with `cargo run --example shop`.
 
-use storage::{Error, Storage, StoredRecord};
+use storage::{Error, Storage, StoredRecord, StoredType};
 
 #[derive(StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 #[stored(table = "customers")]
@@ -17,7 +17,7 @@ struct Customer {
     tags: Vec<String>,
 }
 
-#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(StoredType, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 struct LineItem {
     sku: String,
     quantity: u32,
@@ -162,4 +162,14 @@ fn main() -> storage::Result<()> {
     })?;
     println!("open orders total {owed} cents; customers hold {held} cents");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The layouts of this example's record types, locked in `schemas/`:
+    /// a change without a version bump fails here.
+    #[test]
+    fn schemas_are_locked() {
+        storage::schema_lock!("schemas", super::Customer, super::Order);
+    }
 }

@@ -96,6 +96,42 @@ pub use storage_core::*;
 /// with a name another index has; a struct without the rkyv derives.
 pub use storage_derive::StoredRecord;
 
+/// Derives [`StoredType`](trait@StoredType) for a struct or enum that records
+/// hold: its archived layout, stored with the table of every record type
+/// that contains it, so that a change inside it is caught.
+///
+/// ```
+/// use storage::{StoredRecord, StoredType};
+///
+/// #[derive(StoredType, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+/// enum Status {
+///     Active,
+///     Banned { reason: String },
+/// }
+///
+/// #[derive(StoredType, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+/// struct Address {
+///     city: String,
+///     zip: u32,
+/// }
+///
+/// #[derive(StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+/// struct User {
+///     #[key]
+///     id: u64,
+///     status: Status,
+///     address: Address,
+/// }
+/// # let layout = storage::layout::Describer::layout_of::<User>().to_string();
+/// # assert!(layout.contains("enum Status { Active, Banned { reason: String } }"), "{layout}");
+/// ```
+///
+/// A field type without `StoredType` does not compile, with the error at
+/// the field. Enum discriminants, if given, are integer literals (they are
+/// the archived tags). `#[stored(crate = "..")]` names a renamed `storage`.
+/// Records need no `StoredType` derive: `StoredRecord` implements it.
+pub use storage_derive::StoredType;
+
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -27,7 +27,7 @@ fn user(id: u64, name: &str) -> User {
     }
 }
 
-#[derive(Debug, Clone, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(Debug, Clone, storage::StoredType, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 struct Address {
     street: String,
     zip: u32,
@@ -92,9 +92,11 @@ fn line(customer: &str, order: u32, line: u16) -> OrderLine {
 #[test]
 fn table_name_key_type_and_schema_come_from_the_struct() {
     assert_eq!(User::SCHEMA.table, "users");
+    assert_eq!(User::SCHEMA.version, 1);
+    assert_eq!(User::SCHEMA.key, ["id"]);
     assert_eq!(
-        User::SCHEMA.description,
-        "users v1 key(id) fields(id: u64, name: String, email: String, age: u32, tags: Vec<String>, active: bool)"
+        (User::SCHEMA.layout)().to_string(),
+        "struct User { id: u64, name: String, email: String, age: u32, tags: Vec<String>, active: bool }"
     );
     // The default table name is the snake_case struct name.
     assert_eq!(OrderLine::SCHEMA.table, "order_line");

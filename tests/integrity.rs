@@ -401,8 +401,9 @@ fn a_tampered_schema_row_cannot_delete_another_tables_index() {
         let stored = redb::ReadableTable::get(t, &b"users"[..]).unwrap().unwrap();
         row = String::from_utf8(stored.value().to_vec()).unwrap();
     });
-    let forged = row.replacen("\"name\":\"email\"", "\"name\":\"x:email\"", 1);
-    assert_ne!(forged, row);
+    let mut forged: serde_json::Value = serde_json::from_str(&row).unwrap();
+    forged["indexes"][0]["name"] = "x:email".into();
+    let forged = forged.to_string();
     tamper(&storage, storage::SCHEMA_TABLE, |t| {
         t.insert(&b"users"[..], forged.as_bytes()).unwrap();
     });
@@ -460,4 +461,53 @@ fn leaked_handles_block_nothing() {
         [4, 5]
     );
     assert_eq!(storage.table::<u64, u64>("counters").len().unwrap(), 1);
+}
+
+/// A record whose only collection has one-byte elements.
+mod bytes_record {
+    #[derive(storage::StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+    #[stored(table = "blobs")]
+    pub struct Blob {
+        #[key]
+        pub id: u64,
+        pub data: Vec<u8>,
+    }
+}
+
+#[test]
+fn a_tiny_value_claiming_a_huge_collection_is_refused_at_once() {
+    //! A 32-byte value holding a `Vec` of zero-sized elements that claimed
+    //! `u32::MAX` elements validated in 15 us, and `get_owned` on it then
+    //! spent 6.2 s. Such collections no longer compile in a record (see
+    //! `tests/ui/layout/zero_sized_collection.rs`); with elements of a byte
+    //! or more, a length the bytes cannot hold fails validation.
+    let storage = Storage::in_memory().unwrap();
+    let blobs = storage.records::<bytes_record::Blob>();
+    blobs
+        .insert(&bytes_record::Blob {
+            id: 1,
+            data: vec![7; 3],
+        })
+        .unwrap();
+    let mut forged = Vec::new();
+    tamper(&storage, "blobs", |t| {
+        let stored = redb::ReadableTable::get(t, &1u64.to_be_bytes()[..])
+            .unwrap()
+            .unwrap();
+        forged = stored.value().to_vec();
+    });
+    // The archived vec's length is the last 4 bytes of the root.
+    let len = forged.len() - 4;
+    forged[len..].copy_from_slice(&u32::MAX.to_le_bytes());
+    tamper(&storage, "blobs", |t| {
+        t.insert(&1u64.to_be_bytes()[..], &forged[..]).unwrap();
+    });
+    let started = std::time::Instant::now();
+    let read = blobs.get_owned(1);
+    assert!(
+        matches!(read, Err(Error::Corrupt { part: "value", .. })),
+        "{:?}",
+        read.map(|b| b.map(|b| b.data.len()))
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
 }

@@ -89,17 +89,17 @@ pub enum Error {
     },
 
     /// The record type bound to a table does not match the schema the table
-    /// was written with.
+    /// was written with: its layout (down to nested types), its key fields
+    /// or the rkyv format differ. Nothing is read or written.
     #[error(
-        "table `{table}`: the record type has changed since the table was written\n  stored:   {stored}\n  expected: {expected}\nbump `#[stored(version = ..)]` and migrate, or bind the new type to a new table"
+        "table `{table}`: the record type's layout is not the one the table was written with; first difference {}\n  stored:   {}\n  expected: {}\n{}",
+        .details.difference, .details.stored, .details.expected, .details.hint
     )]
     SchemaMismatch {
         /// The table whose schema differs.
         table: String,
-        /// The schema description stored in the database.
-        stored: String,
-        /// The schema description of the record type in this program.
-        expected: String,
+        /// Both schemas, where they differ, and what to do.
+        details: Box<SchemaDifference>,
     },
 
     /// The table's stored schema is in a format this release does not read.
@@ -146,7 +146,7 @@ pub enum Error {
         /// The value held twice, decoded.
         value: String,
         /// The keys of two records holding it, decoded.
-        keys: [String; 2],
+        keys: Box<[String; 2]>,
     },
 
     /// An index was queried that is not built for the current record type
@@ -205,6 +205,16 @@ pub enum Error {
         given: String,
         /// The record's own key, decoded.
         record: String,
+    },
+
+    /// A key that must be new is already taken: two old records converted to
+    /// one key in a migration.
+    #[error("table `{table}`: key {key} is already there; nothing was written")]
+    KeyExists {
+        /// The table.
+        table: String,
+        /// The key, decoded.
+        key: String,
     },
 
     /// An item of a batch failed, so none of the batch was written (the rest
@@ -274,6 +284,20 @@ pub enum Error {
     },
 }
 
+/// The two sides of an [`Error::SchemaMismatch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SchemaDifference {
+    /// The stored schema: record type, version, key and layout.
+    pub stored: String,
+    /// The schema of the record type in this program.
+    pub expected: String,
+    /// Where the two first differ.
+    pub difference: String,
+    /// What to do: migrate, or bump the version.
+    pub hint: String,
+}
+
 /// `User` of `app::models::User`.
 fn short_name(path: &str) -> &str {
     path.rsplit("::").next().unwrap_or(path)
@@ -330,6 +354,7 @@ impl Error {
             | Error::IndexNotBuilt { table, .. }
             | Error::TableOwned { table, .. }
             | Error::KeyMismatch { table, .. }
+            | Error::KeyExists { table, .. }
             | Error::Batch { table, .. }
             | Error::Incomplete { table }
             | Error::TableInUse { table } => Some(table),
@@ -386,6 +411,12 @@ impl fmt::Display for Hex<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_stay_small() {
+        // Large enough errors trip clippy's `result_large_err` in users' code.
+        assert!(size_of::<Error>() <= 104, "{}", size_of::<Error>());
+    }
 
     #[test]
     fn hex_shortens_long_keys() {

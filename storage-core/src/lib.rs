@@ -43,6 +43,9 @@ pub mod backend;
 mod error;
 mod index;
 mod key;
+pub mod layout;
+mod lock;
+mod migrate;
 mod ops;
 mod range;
 mod record;
@@ -53,8 +56,11 @@ mod txn;
 mod value;
 
 pub use crate::backend::{Durability, Engine, RedbBackend};
-pub use crate::error::{BoxError, Error, Result};
+pub use crate::error::{BoxError, Error, Result, SchemaDifference};
 pub use crate::key::{AsKey, FromKeyBytes, IntoKeyBytes, KeyBuf, KeyError, KeyPrefix};
+pub use crate::layout::{Layout, StoredType};
+pub use crate::lock::{LockOutcome, SchemaLockError, schema_lock};
+pub use crate::migrate::MigrationReport;
 pub use crate::ops::{Finding, Findings, IndexReport, VerifyReport};
 pub use crate::range::{Entry, Range};
 pub use crate::record::StoredRecord;
@@ -76,6 +82,25 @@ pub use rkyv;
 pub mod __private {
     pub use crate::index::{prefix_bounds, value_bounds};
     pub use crate::key::show_part;
+    pub use crate::value::read_owned;
+    pub use std::sync::OnceLock;
+    pub use std::vec;
+
+    /// Whether two strings are equal, in a const context.
+    pub const fn str_eq(a: &str, b: &str) -> bool {
+        let (a, b) = (a.as_bytes(), b.as_bytes());
+        if a.len() != b.len() {
+            return false;
+        }
+        let mut i = 0;
+        while i < a.len() {
+            if a[i] != b[i] {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
     pub use crate::schema::index_table as index_table_name;
     pub use rkyv;
     pub use std::string::String;

@@ -17,11 +17,13 @@
 //! under way between the snapshot and the moment the row was cached.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use core::cell::{Cell, RefCell};
 
 use crate::error::{Error, Hex, Result};
+use crate::layout::{Layout, first_difference};
 
 /// The reserved table holding one schema row per record table.
 pub const SCHEMA_TABLE: &str = "__storage_schema";
@@ -29,10 +31,10 @@ pub const SCHEMA_TABLE: &str = "__storage_schema";
 /// The version of the stored row format this release writes and reads.
 const FORMAT: u32 = 1;
 
-/// The layout of a record type, as stored with its table.
+/// A record type's schema: its table, version, key, layout and indexes.
 ///
 /// Made by `#[derive(StoredRecord)]`; see [`StoredRecord::SCHEMA`](crate::StoredRecord::SCHEMA).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct Schema {
     /// The table the record type is stored in.
     pub table: &'static str,
@@ -40,12 +42,15 @@ pub struct Schema {
     pub record: &'static str,
     /// The schema version, `#[stored(version = ..)]`.
     pub version: u32,
-    /// The layout: table, version, key fields, fields and their types.
-    pub description: &'static str,
-    /// `size_of` and `align_of` the archived record.
-    pub archived_layout: (usize, usize),
+    /// The names of the `#[key]` fields, in key order.
+    pub key: &'static [&'static str],
     /// The secondary indexes, each in a table of its own.
     pub indexes: &'static [IndexDef],
+    /// The archived layout of the record, described once.
+    pub layout: fn() -> &'static Layout,
+    /// The schema of the record type this one migrates from
+    /// (`#[stored(migrate_from = ..)]`).
+    pub previous: Option<&'static Schema>,
 }
 
 /// One secondary index of a record type.
@@ -55,8 +60,8 @@ pub struct IndexDef {
     pub name: &'static str,
     /// At most one record per value.
     pub unique: bool,
-    /// The definition as stored: name, uniqueness, fields and their types.
-    pub description: &'static str,
+    /// The indexed fields, in order.
+    pub fields: &'static [&'static str],
 }
 
 /// The name of the table that holds index `index` of the record table
@@ -91,7 +96,8 @@ pub(crate) fn check_name(table: &str) -> Result<()> {
     })
 }
 
-/// The schema row of a record table, as stored in [`SCHEMA_TABLE`] (JSON).
+/// The schema row of a record table, as stored in [`SCHEMA_TABLE`] (JSON;
+/// the README's "Stored schema format" documents it).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct StoredRow {
     format: u32,
@@ -99,22 +105,53 @@ pub(crate) struct StoredRow {
     pub(crate) record: String,
     /// Its schema version.
     pub(crate) version: u32,
-    /// Its layout (see [`layout_line`]).
-    pub(crate) layout: String,
+    /// The names of its key fields, in key order.
+    pub(crate) key: Vec<String>,
+    /// The rkyv format the records are archived in.
+    pub(crate) rkyv: String,
+    /// The archived layout of a record.
+    pub(crate) layout: Layout,
     /// Its indexes, with their state.
     pub(crate) indexes: Vec<StoredIndex>,
+    /// A schema found to match this row: the next comparison is one load.
+    #[serde(skip)]
+    matched: Memo,
+}
+
+/// The address of a [`Schema`] known to match a row.
+#[derive(Debug, Default)]
+struct Memo(AtomicUsize);
+
+impl Clone for Memo {
+    fn clone(&self) -> Self {
+        Memo(AtomicUsize::new(self.0.load(Ordering::Relaxed)))
+    }
+}
+
+impl PartialEq for Memo {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// One index in a [`StoredRow`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct StoredIndex {
     pub(crate) name: String,
-    pub(crate) definition: String,
+    pub(crate) unique: bool,
+    pub(crate) fields: Vec<String>,
     /// Its entries are complete and exact.
     pub(crate) built: bool,
     /// Why it could not be built: two records holding one unique value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) conflict: Option<Conflict>,
+}
+
+impl StoredIndex {
+    /// Whether this is the index `def`: same name, uniqueness and fields.
+    pub(crate) fn is(&self, def: &IndexDef) -> bool {
+        self.name == def.name && self.unique == def.unique && self.fields.iter().eq(def.fields)
+    }
 }
 
 /// Two records holding one value of a unique index.
@@ -124,32 +161,27 @@ pub(crate) struct Conflict {
     pub(crate) keys: [String; 2],
 }
 
-/// The layout as stored: the record's description, its archived size and
-/// alignment, and the rkyv format this build writes (byte order and the
-/// width of archived `usize`, which rkyv's global features change for the
-/// whole program).
-fn layout_line(schema: &Schema) -> String {
-    let (size, align) = schema.archived_layout;
-    format!(
-        "{} archived({size}, {align}) format({})",
-        schema.description,
-        rkyv_format()
-    )
-}
-
-fn rkyv_format() -> String {
-    let one = rkyv::to_bytes::<rkyv::rancor::Failure>(&1u32);
-    let order = match one.as_deref() {
-        Ok([1, ..]) => "le",
-        Ok(_) => "be",
-        Err(_) => "unknown",
-    };
-    format!("{order}, usize{}", size_of::<rkyv::Archived<usize>>() * 8)
+/// The rkyv format this build archives in: rkyv's global features change
+/// the byte order and the width of `usize` for the whole program.
+pub(crate) fn rkyv_format() -> &'static str {
+    static FORMAT_NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    FORMAT_NAME.get_or_init(|| {
+        let one = rkyv::to_bytes::<rkyv::rancor::Failure>(&1u32);
+        let order = match one.as_deref() {
+            Ok([1, ..]) => "little-endian",
+            Ok(_) => "big-endian",
+            Err(_) => "unknown byte order",
+        };
+        format!(
+            "rkyv 0.8, {order}, usize {} bits",
+            size_of::<rkyv::Archived<usize>>() * 8
+        )
+    })
 }
 
 impl StoredRow {
-    /// The row of `schema` with index `i` built where `built(i)`, and the
-    /// conflict of those that could not be.
+    /// The row of `schema` with index `i` built where `built` has bit `i`,
+    /// and the conflicts of those that could not be.
     pub(crate) fn new(schema: &Schema, built: u64, conflicts: &[(usize, Conflict)]) -> Self {
         let indexes = schema
             .indexes
@@ -157,7 +189,8 @@ impl StoredRow {
             .enumerate()
             .map(|(i, def)| StoredIndex {
                 name: def.name.to_owned(),
-                definition: def.description.to_owned(),
+                unique: def.unique,
+                fields: def.fields.iter().map(|f| (*f).to_owned()).collect(),
                 built: built & (1 << i) != 0,
                 conflict: conflicts
                     .iter()
@@ -169,13 +202,16 @@ impl StoredRow {
             format: FORMAT,
             record: schema.record.to_owned(),
             version: schema.version,
-            layout: layout_line(schema),
+            key: schema.key.iter().map(|k| (*k).to_owned()).collect(),
+            rkyv: rkyv_format().to_owned(),
+            layout: (schema.layout)().clone(),
             indexes,
+            matched: Memo::default(),
         }
     }
 
     pub(crate) fn encode(&self) -> Vec<u8> {
-        // Serializing plain strings, numbers and vectors cannot fail.
+        // Serializing strings, numbers, vectors and enums cannot fail.
         serde_json::to_vec(self).unwrap_or_default()
     }
 
@@ -200,6 +236,15 @@ impl StoredRow {
                         found: "the text format of storage 0.1".to_owned(),
                     });
                 }
+                if let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes)
+                    && let Some(format) = value.get("format").and_then(|f| f.as_u64())
+                    && format != u64::from(FORMAT)
+                {
+                    return Err(Error::UnsupportedFormat {
+                        table: table.to_owned(),
+                        found: format!("schema row format {format}"),
+                    });
+                }
                 return Err(corrupt(format!("not a schema row ({e}): {}", Hex(bytes))));
             }
         };
@@ -216,6 +261,103 @@ impl StoredRow {
             )));
         }
         Ok(row)
+    }
+
+    /// Whether the records of this row are `schema`'s: same version, layout
+    /// (names of types aside), key fields and rkyv format. The version
+    /// counts even where the layout is the same: a migration between two
+    /// versions may change what the values mean.
+    pub(crate) fn holds(&self, schema: &'static Schema) -> bool {
+        let address = schema as *const Schema as usize;
+        if self.matched.0.load(Ordering::Relaxed) == address {
+            return true;
+        }
+        let same = self.version == schema.version
+            && self.rkyv == rkyv_format()
+            && self.key.iter().eq(schema.key)
+            && first_difference(&self.layout, (schema.layout)()).is_none();
+        if same {
+            self.matched.0.store(address, Ordering::Relaxed);
+        }
+        same
+    }
+
+    /// The row shown for an error: record type, version and layout.
+    fn shown(&self) -> String {
+        format!(
+            "version {} of `{}`, key ({}): {}",
+            self.version,
+            self.record,
+            self.key.join(", "),
+            self.layout
+        )
+    }
+}
+
+/// `schema` shown for an error like [`StoredRow::shown`].
+fn shown(schema: &Schema) -> String {
+    format!(
+        "version {} of `{}`, key ({}): {}",
+        schema.version,
+        schema.record,
+        schema.key.join(", "),
+        (schema.layout)()
+    )
+}
+
+/// The schemas `schema` migrates from, nearest first.
+pub(crate) fn chain(schema: &'static Schema) -> impl Iterator<Item = &'static Schema> {
+    core::iter::successors(schema.previous, |s| s.previous)
+}
+
+/// The error for a table whose row does not hold `schema`'s records.
+pub(crate) fn mismatch(schema: &'static Schema, row: &StoredRow) -> Error {
+    let difference = if row.version != schema.version {
+        match first_difference(&row.layout, (schema.layout)()) {
+            Some(layout) => format!(
+                "in the version: {} stored, {} here; and {layout}",
+                row.version, schema.version
+            ),
+            None => format!(
+                "in the version: {} stored, {} here (the layout is the same)",
+                row.version, schema.version
+            ),
+        }
+    } else if row.rkyv != rkyv_format() {
+        format!(
+            "in the rkyv format: `{}` stored, `{}` here",
+            row.rkyv,
+            rkyv_format()
+        )
+    } else if !row.key.iter().eq(schema.key) {
+        format!(
+            "in the key: ({}) stored, ({}) here",
+            row.key.join(", "),
+            schema.key.join(", ")
+        )
+    } else {
+        first_difference(&row.layout, (schema.layout)())
+            .unwrap_or_else(|| "in the names of the types".to_owned())
+    };
+    let short = schema.record.rsplit("::").next().unwrap_or(schema.record);
+    let hint = match chain(schema).find(|older| row.holds(older)) {
+        Some(older) => format!(
+            "the table holds version {} (`{}`), which `{short}` migrates from: call `storage.migrate::<{short}>()`",
+            older.version, older.record
+        ),
+        None => format!(
+            "to change the layout, keep the old struct, bump `#[stored(version = {}, migrate_from = ..)]` and call `storage.migrate::<{short}>()`, or bind the new type to a new table",
+            schema.version.max(row.version) + 1
+        ),
+    };
+    Error::SchemaMismatch {
+        table: schema.table.to_owned(),
+        details: Box::new(crate::error::SchemaDifference {
+            stored: row.shown(),
+            expected: shown(schema),
+            difference,
+            hint,
+        }),
     }
 }
 
@@ -252,31 +394,19 @@ pub(crate) fn all_indexes(schema: &Schema) -> u64 {
 
 /// Compares `schema` with the stored `row`: a different layout is
 /// [`Error::SchemaMismatch`]; otherwise which indexes are built.
-pub(crate) fn plan(schema: &Schema, row: Option<&StoredRow>) -> Result<Plan> {
+pub(crate) fn plan(schema: &'static Schema, row: Option<&StoredRow>) -> Result<Plan> {
     let Some(row) = row else {
         return Ok(Plan {
             missing: all_indexes(schema),
             ..Plan::default()
         });
     };
-    let expected = layout_line(schema);
-    if row.layout != expected {
-        return Err(Error::SchemaMismatch {
-            table: schema.table.to_owned(),
-            stored: format!(
-                "{} (record type `{}`, version {})",
-                row.layout, row.record, row.version
-            ),
-            expected,
-        });
+    if !row.holds(schema) {
+        return Err(mismatch(schema, row));
     }
     let mut plan = Plan::default();
     for (i, def) in schema.indexes.iter().enumerate() {
-        let stored = row
-            .indexes
-            .iter()
-            .find(|s| s.name == def.name && s.definition == def.description);
-        match stored {
+        match row.indexes.iter().find(|s| s.is(def)) {
             Some(s) if s.built => plan.built |= 1 << i,
             Some(s) => plan.pending.push((i, s.conflict.clone())),
             None => plan.missing |= 1 << i,
@@ -285,12 +415,7 @@ pub(crate) fn plan(schema: &Schema, row: Option<&StoredRow>) -> Result<Plan> {
     plan.stale = row
         .indexes
         .iter()
-        .filter(|s| {
-            !schema
-                .indexes
-                .iter()
-                .any(|def| s.name == def.name && s.definition == def.description)
-        })
+        .filter(|s| !schema.indexes.iter().any(|def| s.is(def)))
         .map(|s| s.name.clone())
         .collect();
     Ok(plan)
@@ -457,19 +582,58 @@ impl SchemaCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layout::{Describer, Field};
 
     const INDEXES: &[IndexDef] = &[IndexDef {
         name: "email",
         unique: true,
-        description: "index email unique (email: String)",
+        fields: &["email"],
     }];
-    const WITH_INDEX: Schema = Schema {
+
+    fn users() -> &'static Layout {
+        static LAYOUT: std::sync::OnceLock<Layout> = std::sync::OnceLock::new();
+        LAYOUT.get_or_init(|| Layout::Struct {
+            name: "User".into(),
+            fields: vec![
+                Field::new("id", Layout::U64),
+                Field::new("email", Describer::layout_of::<String>()),
+            ],
+            size: 16,
+            align: 8,
+        })
+    }
+
+    fn other() -> &'static Layout {
+        static LAYOUT: std::sync::OnceLock<Layout> = std::sync::OnceLock::new();
+        LAYOUT.get_or_init(|| Layout::Struct {
+            name: "User".into(),
+            fields: vec![
+                Field::new("id", Layout::U64),
+                Field::new("email", Layout::U32),
+            ],
+            size: 16,
+            align: 8,
+        })
+    }
+
+    static WITH_INDEX: Schema = Schema {
         table: "users",
         record: "app::User",
         version: 1,
-        description: "users v1 key(id) fields(id: u64, email: String)",
-        archived_layout: (40, 8),
+        key: &["id"],
         indexes: INDEXES,
+        layout: users,
+        previous: None,
+    };
+    static WITHOUT: Schema = Schema {
+        indexes: &[],
+        ..WITH_INDEX
+    };
+    static CHANGED: Schema = Schema {
+        version: 2,
+        layout: other,
+        previous: Some(&WITH_INDEX),
+        ..WITH_INDEX
     };
 
     fn row(schema: &Schema, built: u64) -> StoredRow {
@@ -483,22 +647,17 @@ mod tests {
         assert!(current.is_current(&WITH_INDEX));
         let pending = plan(&WITH_INDEX, Some(&row(&WITH_INDEX, 0))).unwrap();
         assert_eq!(pending.pending, [(0, None)]);
-        let without = Schema {
-            indexes: &[],
-            ..WITH_INDEX
-        };
-        let stale = plan(&without, Some(&row(&WITH_INDEX, 1))).unwrap();
+        let stale = plan(&WITHOUT, Some(&row(&WITH_INDEX, 1))).unwrap();
         assert_eq!(stale.stale, ["email"]);
-        let missing = plan(&WITH_INDEX, Some(&row(&without, 0))).unwrap();
+        let missing = plan(&WITH_INDEX, Some(&row(&WITHOUT, 0))).unwrap();
         assert_eq!(missing.missing, 1);
-        let resized = Schema {
-            archived_layout: (48, 8),
-            ..WITH_INDEX
-        };
-        assert!(matches!(
-            plan(&resized, Some(&row(&WITH_INDEX, 1))),
-            Err(Error::SchemaMismatch { .. })
-        ));
+        let err = plan(&CHANGED, Some(&row(&WITH_INDEX, 1))).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("at `email`: `String` stored, `u32` here"),
+            "{text}"
+        );
+        assert!(text.contains("storage.migrate::<User>()"), "{text}");
     }
 
     #[test]
@@ -513,6 +672,11 @@ mod tests {
         let old = b"users v1 key(id) fields(id: u64)";
         assert!(matches!(
             StoredRow::decode("users", old),
+            Err(Error::UnsupportedFormat { .. })
+        ));
+        let future = br#"{"format": 9}"#;
+        assert!(matches!(
+            StoredRow::decode("users", future),
             Err(Error::UnsupportedFormat { .. })
         ));
     }

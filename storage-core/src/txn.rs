@@ -197,6 +197,16 @@ impl<'t> WriteTransaction<'t> {
         }
     }
 
+    pub(crate) fn raw(&self) -> AnyWrite<'t> {
+        self.txn
+    }
+
+    /// Forgets the stored row of `table`, deleted from the schema table, so
+    /// that the next open stores a new one.
+    pub(crate) fn forget_row(&self, table: &str) {
+        self.catalog.stored(table, None);
+    }
+
     pub(crate) fn catalog_version(&self) -> u64 {
         self.catalog.version()
     }
@@ -343,7 +353,7 @@ impl<'t> WriteTransaction<'t> {
             self.store_row(name, StoredRow::new(meta.schema, built, &conflicts))?;
             Ok(())
         })?;
-        match first_conflict(&self.row(name)?, name) {
+        match first_conflict(meta, &self.row(name)?, name) {
             Some(error) => Err(error),
             None => Ok(()),
         }
@@ -363,7 +373,7 @@ impl<'t> WriteTransaction<'t> {
 
     /// The error for a query on an index that is not built.
     pub(crate) fn unbuilt(&self, table: &str, index: &IndexDef) -> Error {
-        unbuilt(self.row(table), table, index.name, index.description)
+        unbuilt(self.row(table), table, index)
     }
 
     /// Marks the transaction as unable to commit: a write to `table` failed
@@ -501,31 +511,28 @@ impl Drop for WriteTransaction<'_> {
 impl ReadTransaction<'_> {
     /// The error for a query on an index that is not built.
     pub(crate) fn unbuilt(&self, table: &str, index: &IndexDef) -> Error {
-        unbuilt(self.row(table), table, index.name, index.description)
+        unbuilt(self.row(table), table, index)
     }
 }
 
 /// [`Error::UniqueIndexConflict`] if the row says why the index `index`
-/// (with this `definition`) is not built, else [`Error::IndexNotBuilt`].
-fn unbuilt(row: Result<Row>, table: &str, index: &str, definition: &str) -> Error {
+/// is not built, else [`Error::IndexNotBuilt`].
+fn unbuilt(row: Result<Row>, table: &str, index: &IndexDef) -> Error {
     let row = match row {
         Ok(row) => row,
         Err(e) => return e,
     };
     let conflict = row
         .as_deref()
-        .and_then(|row| {
-            row.indexes
-                .iter()
-                .find(|i| i.name == index && i.definition == definition)
-        })
+        .and_then(|row| row.indexes.iter().find(|i| i.is(index)))
         .and_then(|i| i.conflict.clone());
+    let index = index.name;
     match conflict {
         Some(conflict) => Error::UniqueIndexConflict {
             table: table.to_owned(),
             index: index.to_owned(),
             value: conflict.value,
-            keys: conflict.keys,
+            keys: Box::new(conflict.keys),
         },
         None => Error::IndexNotBuilt {
             table: table.to_owned(),
@@ -534,17 +541,14 @@ fn unbuilt(row: Result<Row>, table: &str, index: &str, definition: &str) -> Erro
     }
 }
 
-/// The error of the first index the row says could not be built.
-fn first_conflict(row: &Row, table: &str) -> Option<Error> {
-    let index = row
-        .as_deref()?
-        .indexes
-        .iter()
-        .find(|i| !i.built && i.conflict.is_some())?;
-    Some(unbuilt(
-        Ok(row.clone()),
-        table,
-        &index.name,
-        &index.definition,
-    ))
+/// The error of the first index of `meta` the row says could not be built.
+fn first_conflict(meta: &RecordMeta, row: &Row, table: &str) -> Option<Error> {
+    let stored = row.as_deref()?;
+    let index = meta.schema.indexes.iter().find(|def| {
+        stored
+            .indexes
+            .iter()
+            .any(|i| i.is(def) && !i.built && i.conflict.is_some())
+    })?;
+    Some(unbuilt(Ok(row.clone()), table, index))
 }

@@ -277,6 +277,17 @@ where
     rkyv::deserialize::<V, BoxedError>(archived)
 }
 
+/// Validates `bytes` as an archived `V` and deserializes it; for the
+/// migrations `#[derive(StoredRecord)]` generates.
+#[doc(hidden)]
+pub fn read_owned<V>(bytes: &[u8]) -> Result<V, crate::BoxError>
+where
+    V: StoredValue,
+    V::Archived: rkyv::Deserialize<V, ValueDeserializer>,
+{
+    read::<V, _>(bytes, deserialize::<V>)?.map_err(Into::into)
+}
+
 /// Runs `f` on `bytes` as an archived `V` without validating them.
 ///
 /// # Safety

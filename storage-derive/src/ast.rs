@@ -187,3 +187,103 @@ impl<'a> Record<'a> {
         quote::format_ident!("{}Key", self.ident)
     }
 }
+
+/// A struct or enum deriving `StoredType`: a type nested in records.
+pub struct Container<'a> {
+    pub input: &'a DeriveInput,
+    pub ident: &'a Ident,
+    pub krate: Option<Path>,
+    pub data: Contents<'a>,
+}
+
+/// What a container holds.
+pub enum Contents<'a> {
+    /// A struct's fields (none for a unit struct).
+    Struct(Vec<Member<'a>>),
+    /// An enum's variants.
+    Enum(Vec<Variant<'a>>),
+}
+
+/// A field of a struct or enum variant, named `0`, `1`, .. in tuple form.
+pub struct Member<'a> {
+    pub name: String,
+    pub ty: &'a Type,
+    /// `#[rkyv(with = ..)]`: archived through a wrapper.
+    pub with: Option<Type>,
+}
+
+/// One variant of an enum.
+pub struct Variant<'a> {
+    pub ident: &'a Ident,
+    pub discriminant: Option<&'a syn::Expr>,
+    pub fields: Vec<Member<'a>>,
+}
+
+fn members<'a>(cx: &Ctxt, fields: &'a Fields) -> Vec<Member<'a>> {
+    fields
+        .iter()
+        .enumerate()
+        .map(|(i, field)| Member {
+            name: field
+                .ident
+                .as_ref()
+                .map_or_else(|| i.to_string(), |ident| ident.unraw().to_string()),
+            ty: &field.ty,
+            with: attr::member_with(cx, &field.attrs),
+        })
+        .collect()
+}
+
+impl<'a> Container<'a> {
+    /// Reads the type; `None` (with an error in `cx`) for a union.
+    pub fn from_ast(cx: &Ctxt, input: &'a DeriveInput) -> Option<Self> {
+        let krate = attr::stored_type(cx, &input.attrs);
+        let data = match &input.data {
+            Data::Struct(data) => Contents::Struct(members(cx, &data.fields)),
+            Data::Enum(data) => Contents::Enum(
+                data.variants
+                    .iter()
+                    .map(|variant| Variant {
+                        ident: &variant.ident,
+                        discriminant: variant.discriminant.as_ref().map(|(_, expr)| expr),
+                        fields: members(cx, &variant.fields),
+                    })
+                    .collect(),
+            ),
+            Data::Union(data) => {
+                cx.error_spanned_by(
+                    data.union_token,
+                    "`StoredType` cannot be derived for a union: rkyv archives structs and enums",
+                );
+                return None;
+            }
+        };
+        Some(Container {
+            input,
+            ident: &input.ident,
+            krate,
+            data,
+        })
+    }
+
+    /// The path of the `storage` crate in generated code.
+    pub fn krate(&self) -> Path {
+        self.krate
+            .clone()
+            .unwrap_or_else(|| syn::parse_quote!(::storage))
+    }
+}
+
+impl<'a> Record<'a> {
+    /// The record's fields as members of its layout.
+    pub fn members(&self) -> Vec<Member<'a>> {
+        self.fields
+            .iter()
+            .map(|field| Member {
+                name: field.ident.unraw().to_string(),
+                ty: field.ty,
+                with: field.attrs.with.clone(),
+            })
+            .collect()
+    }
+}

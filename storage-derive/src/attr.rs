@@ -15,9 +15,12 @@ pub const CRATE: &str = "crate";
 pub const UNIQUE: &str = "unique";
 pub const NAME: &str = "name";
 pub const FIELDS: &str = "fields";
+pub const MIGRATE_FROM: &str = "migrate_from";
 
-/// Arguments `#[stored(..)]` accepts.
-const STORED_ARGUMENTS: &[&str] = &[TABLE, VERSION, CRATE, INDEX];
+/// Arguments `#[stored(..)]` accepts on a record.
+const STORED_ARGUMENTS: &[&str] = &[TABLE, VERSION, CRATE, INDEX, MIGRATE_FROM];
+/// Arguments `#[stored(..)]` accepts on a type deriving `StoredType`.
+const TYPE_ARGUMENTS: &[&str] = &[CRATE];
 /// Options `#[index(..)]` on a field accepts.
 const FIELD_INDEX_OPTIONS: &[&str] = &[UNIQUE, NAME];
 /// Options `#[stored(index(..))]` accepts.
@@ -46,6 +49,8 @@ pub struct RecordAttrs {
     pub archived_as_other: bool,
     /// `#[stored(index(..))]`: indexes over several fields.
     pub indexes: Vec<IndexAttr>,
+    /// `#[stored(migrate_from = Type)]`: the record type this one replaces.
+    pub migrate_from: Option<Path>,
 }
 
 /// What the attributes of one field say.
@@ -58,6 +63,8 @@ pub struct FieldAttrs<'a> {
     /// The field's `#[rkyv(..)]` arguments: its archived form may differ
     /// from its type's.
     pub rkyv: Option<proc_macro2::TokenStream>,
+    /// `#[rkyv(with = ..)]`: the wrapper the field is archived through.
+    pub with: Option<syn::Type>,
 }
 
 /// Reports an argument nobody knows, suggesting the closest known one, and
@@ -173,6 +180,12 @@ fn stored_argument(
             Some(_) => duplicate(CRATE),
             None => out.krate = Some(path),
         }
+    } else if meta.path.is_ident(MIGRATE_FROM) {
+        let literal: Path = meta.value()?.parse()?;
+        match out.migrate_from {
+            Some(_) => duplicate(MIGRATE_FROM),
+            None => out.migrate_from = Some(literal),
+        }
     } else if meta.path.is_ident(INDEX) {
         let path = &meta.path;
         let mut index = IndexAttr {
@@ -261,6 +274,67 @@ fn rkyv_names(attr: &Attribute, out: &mut RecordAttrs) {
     }
 }
 
+/// The type in `with = ..` of a field's `#[rkyv(..)]`, if there is one.
+fn rkyv_with(attr: &Attribute) -> Option<syn::Type> {
+    let mut with = None;
+    let _ = attr.parse_nested_meta(|meta| {
+        if meta.path.is_ident("with") {
+            with = Some(meta.value()?.parse::<syn::Type>()?);
+        } else {
+            skip_value(&meta)?;
+        }
+        Ok(())
+    });
+    with
+}
+
+/// `#[stored(crate = "..")]` on a type deriving `StoredType`: the only
+/// argument that applies to it.
+pub fn stored_type(cx: &Ctxt, attrs: &[Attribute]) -> Option<Path> {
+    let mut krate = None;
+    for attr in attrs.iter().filter(|a| a.path().is_ident(STORED)) {
+        let parsed = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident(CRATE) {
+                let literal: LitStr = meta.value()?.parse()?;
+                let path = literal.parse::<Path>().map_err(|_| {
+                    syn::Error::new(
+                        literal.span(),
+                        "`crate` must name a path, e.g. `crate = \"my_storage\"`",
+                    )
+                })?;
+                if krate.replace(path).is_some() {
+                    cx.error_spanned_by(&meta.path, "duplicate `crate` argument; give it once");
+                }
+                Ok(())
+            } else {
+                unknown_argument(cx, &meta, STORED, TYPE_ARGUMENTS)
+            }
+        });
+        if let Err(error) = parsed {
+            cx.syn_error(error);
+        }
+    }
+    krate
+}
+
+/// Field attributes of a type deriving `StoredType`: `#[rkyv(with = ..)]`,
+/// and none of a record's.
+pub fn member_with(cx: &Ctxt, attrs: &[Attribute]) -> Option<syn::Type> {
+    let mut with = None;
+    for attr in attrs {
+        if attr.path().is_ident(KEY) || attr.path().is_ident(INDEX) || attr.path().is_ident(STORED)
+        {
+            cx.error_spanned_by(
+                attr,
+                "`#[key]`, `#[index]` and `#[stored]` belong on the fields of a `#[derive(StoredRecord)]` struct",
+            );
+        } else if attr.path().is_ident("rkyv") && with.is_none() {
+            with = rkyv_with(attr);
+        }
+    }
+    with
+}
+
 pub fn field<'a>(cx: &Ctxt, field: &'a syn::Field) -> FieldAttrs<'a> {
     let mut out = FieldAttrs::default();
     for attr in &field.attrs {
@@ -283,6 +357,7 @@ pub fn field<'a>(cx: &Ctxt, field: &'a syn::Field) -> FieldAttrs<'a> {
         } else if attr.path().is_ident("rkyv") {
             let meta = &attr.meta;
             out.rkyv = Some(quote::quote!(#meta));
+            out.with = out.with.take().or_else(|| rkyv_with(attr));
         } else if attr.path().is_ident(INDEX) {
             let mut index = IndexAttr {
                 tokens: quote::quote!(#attr),

@@ -2,7 +2,7 @@
 
 use quote::ToTokens;
 
-use crate::ast::{Field, Index, Record};
+use crate::ast::{Container, Contents, Field, Index, Record};
 use crate::ctxt::Ctxt;
 use crate::types::{self, Shape};
 
@@ -22,6 +22,98 @@ pub fn check(cx: &Ctxt, record: &Record<'_>) {
     }
     index_names(cx, record);
     indexes_need_own_archive(cx, record);
+    index_count(cx, record);
+    migration_has_a_version(cx, record);
+}
+
+/// The rules of a type deriving `StoredType`.
+pub fn check_container(cx: &Ctxt, container: &Container<'_>) {
+    if let Contents::Enum(variants) = &container.data {
+        enum_tags(cx, variants);
+    }
+}
+
+/// The most indexes one record type can have: their state is kept in a `u64`.
+pub const MAX_INDEXES: usize = 64;
+
+/// A record has at most [`MAX_INDEXES`] indexes.
+fn index_count(cx: &Ctxt, record: &Record<'_>) {
+    if let Some(index) = record.indexes.get(MAX_INDEXES) {
+        cx.error_spanned_by(
+            &index.tokens,
+            format!("a record type has at most {MAX_INDEXES} indexes; this is one more"),
+        );
+    }
+}
+
+/// A type that migrates from another replaces a version: it says which.
+fn migration_has_a_version(cx: &Ctxt, record: &Record<'_>) {
+    let Some(from) = &record.attrs.migrate_from else {
+        return;
+    };
+    if record.attrs.version.is_none() {
+        cx.error_spanned_by(
+            from,
+            format!(
+                "`migrate_from` needs `version = ..`: `{}` replaces the version of `{}`, so give it a greater one",
+                record.ident,
+                from.segments.last().map_or_else(String::new, |s| s.ident.to_string())
+            ),
+        );
+    }
+}
+
+/// Enum tags are the variants' discriminants: integer literals from 0 to
+/// 255, each once (rkyv archives the tag in one byte).
+fn enum_tags(cx: &Ctxt, variants: &[crate::ast::Variant<'_>]) {
+    let mut next = 0u64;
+    let mut seen = Vec::new();
+    for variant in variants {
+        let tag = match variant.discriminant {
+            None => next,
+            Some(syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Int(int),
+                ..
+            })) => int.base10_parse::<u64>().unwrap_or(u64::MAX),
+            Some(other) => {
+                cx.error_spanned_by(
+                    other,
+                    "a stored enum's discriminants are integer literals, so that its tags are known",
+                );
+                next
+            }
+        };
+        if tag > 255 {
+            cx.error_spanned_by(
+                variant.ident,
+                format!("variant `{}` has tag {tag}; rkyv archives an enum's tag in one byte (0 to 255)", variant.ident),
+            );
+        }
+        if seen.contains(&tag) {
+            cx.error_spanned_by(variant.ident, format!("tag {tag} is given twice"));
+        }
+        seen.push(tag);
+        next = tag.saturating_add(1);
+    }
+}
+
+/// The tag of each variant: its discriminant, or one more than the last.
+pub fn tags(variants: &[crate::ast::Variant<'_>]) -> Vec<u8> {
+    let mut next = 0u64;
+    variants
+        .iter()
+        .map(|variant| {
+            let tag = match variant.discriminant {
+                Some(syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Int(int),
+                    ..
+                })) => int.base10_parse::<u64>().unwrap_or(0),
+                _ => next,
+            };
+            next = tag.saturating_add(1);
+            u8::try_from(tag).unwrap_or(u8::MAX)
+        })
+        .collect()
 }
 
 /// The leading key field is found and ordered by the key already; an index
@@ -93,10 +185,7 @@ fn index_fields(cx: &Ctxt, record: &Record<'_>, index: &Index) {
 fn index_type_problem(field: &Field<'_>) -> Option<String> {
     let name = field.ident;
     let shown = types::describe(field.ty);
-    let value = match types::shape(field.ty) {
-        Shape::Option(inner) => inner,
-        _ => field.ty,
-    };
+    let value = types::indexed(field.ty);
     if let Shape::PointerSized(ident) = types::shape(value) {
         return Some(pointer_sized_problem("#[index]", name, ident));
     }

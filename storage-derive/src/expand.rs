@@ -1,36 +1,17 @@
 //! Code generation. Validation is done by the time anything here runs.
 
-use proc_macro2::{Span, TokenStream};
-use quote::{ToTokens, quote, quote_spanned};
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{DeriveInput, Path, Type};
+use syn::{Path, Type};
 
-use crate::ast::{Field, Index, Record};
+use crate::ast::{Container, Contents, Field, Index, Member, Record};
 use crate::check;
-use crate::ctxt::Ctxt;
 use crate::types::{self, Shape};
 
-pub fn derive(input: &DeriveInput) -> TokenStream {
-    let cx = Ctxt::new();
-    let record = Record::from_ast(&cx, input);
-    if let Some(record) = &record {
-        check::check(&cx, record);
-    }
-    match (cx.check(), record) {
-        (Ok(()), Some(record)) => expand(&record),
-        (Err(errors), Some(record)) => {
-            // The errors, plus what the rest of the program expects to exist,
-            // so that the user sees the real problem and not its echoes.
-            let mut out = errors.to_compile_error();
-            out.extend(stub(&record));
-            out
-        }
-        (Err(errors), None) => errors.to_compile_error(),
-        (Ok(()), None) => TokenStream::new(),
-    }
-}
-
-fn expand(record: &Record<'_>) -> TokenStream {
+/// Everything `#[derive(StoredRecord)]` generates for a valid record.
+pub fn record(record: &Record<'_>) -> TokenStream {
     let krate = record.krate();
     let ident = record.ident;
     let keys: Vec<&Field<'_>> = record.keys().collect();
@@ -59,7 +40,9 @@ fn expand(record: &Record<'_>) -> TokenStream {
     let table = record.table();
     let version = record.version();
     let type_name = ident.to_string();
-    let description = description(record);
+    let key_fields = keys.iter().map(|f| f.ident.unraw().to_string());
+    let layout = struct_layout(&krate, &type_name, &record.members());
+    let (previous, upgrade, migration) = migration(record, &krate);
     let assertions = assertions(record, &krate, &keys);
     let accessors = accessors(record, &krate);
     let index_defs = index_defs(record, &krate);
@@ -73,6 +56,21 @@ fn expand(record: &Record<'_>) -> TokenStream {
             #assertions
 
             #[automatically_derived]
+            impl #krate::StoredType for #ident {
+                fn layout(__d: &mut #krate::layout::Describer) -> #krate::Layout {
+                    #layout
+                }
+            }
+
+            /// The record's layout, described once.
+            fn __layout() -> &'static #krate::Layout {
+                static LAYOUT: #krate::__private::OnceLock<#krate::Layout> = #krate::__private::OnceLock::new();
+                LAYOUT.get_or_init(#krate::layout::Describer::layout_of::<#ident>)
+            }
+
+            #migration
+
+            #[automatically_derived]
             impl #krate::StoredRecord for #ident {
                 type Key = #key_ident;
                 type KeyRef<'__a> = #key_ref_type where Self: '__a;
@@ -80,13 +78,13 @@ fn expand(record: &Record<'_>) -> TokenStream {
                     table: #table,
                     record: ::core::concat!(::core::module_path!(), "::", #type_name),
                     version: #version,
-                    description: #description,
-                    archived_layout: (
-                        ::core::mem::size_of::<<Self as #krate::__private::rkyv::Archive>::Archived>(),
-                        ::core::mem::align_of::<<Self as #krate::__private::rkyv::Archive>::Archived>(),
-                    ),
+                    key: &[#(#key_fields),*],
                     indexes: #index_defs,
+                    layout: __layout,
+                    previous: #previous,
                 };
+
+                #upgrade
 
                 #[inline]
                 fn key_ref(&self) -> <Self as #krate::StoredRecord>::KeyRef<'_> {
@@ -113,24 +111,15 @@ fn index_defs(record: &Record<'_>, krate: &Path) -> TokenStream {
     let defs = record.indexes.iter().map(|index| {
         let name = &index.name;
         let unique = index.unique;
-        let fields: Vec<String> = index
+        let fields = index
             .fields
             .iter()
-            .map(|&i| {
-                let field = &record.fields[i];
-                format!("{}: {}", field.ident, types::describe(field.ty))
-            })
-            .collect();
-        let description = format!(
-            "index {name} {} ({})",
-            if unique { "unique" } else { "multi" },
-            fields.join(", ")
-        );
+            .map(|&i| record.fields[i].ident.unraw().to_string());
         quote! {
             #krate::IndexDef {
                 name: #name,
                 unique: #unique,
-                description: #description,
+                fields: &[#(#fields),*],
             }
         }
     });
@@ -154,7 +143,7 @@ fn index_values(record: &Record<'_>, krate: &Path) -> TokenStream {
                     let field = &record.fields[i];
                     let name = field.ident;
                     let binding = quote::format_ident!("__part{}", part);
-                    let optional = matches!(types::shape(field.ty), Shape::Option(_));
+                    let optional = types::optional(field.ty).is_some();
                     let value = if archived {
                         let view = view(field.ty, quote!(&archived.#name), &rkyv);
                         let body = view.body;
@@ -195,7 +184,7 @@ fn index_values(record: &Record<'_>, krate: &Path) -> TokenStream {
         quote!(#number => #krate::__private::show_part::<#value_type>(bytes),)
     });
     quote! {
-        fn show_index_value(index: usize, bytes: &[u8]) -> #krate::__private::String {
+        fn show_index_value(index: usize, bytes: &[u8]) -> ::std::string::String {
             match index {
                 #(#shown)*
                 _ => #krate::__private::show_part::<#krate::__private::Vec<u8>>(bytes),
@@ -225,13 +214,10 @@ fn index_values(record: &Record<'_>, krate: &Path) -> TokenStream {
 /// The value type queries of `index` take: the field's type (without its
 /// `Option`), or a tuple of the fields' types.
 fn index_value_type(record: &Record<'_>, index: &Index) -> TokenStream {
-    let types = index.fields.iter().map(|&i| {
-        let ty = record.fields[i].ty;
-        match types::shape(ty) {
-            Shape::Option(inner) => quote!(#inner),
-            _ => quote!(#ty),
-        }
-    });
+    let types = index
+        .fields
+        .iter()
+        .map(|&i| types::indexed(record.fields[i].ty));
     if index.composite {
         quote!((#(#types,)*))
     } else {
@@ -352,7 +338,7 @@ fn index_queries(record: &Record<'_>, krate: &Path) -> TokenStream {
 }
 
 /// `pub type UserKey = u64;` or a tuple of the key fields' types.
-fn key_alias(record: &Record<'_>, keys: &[&Field<'_>]) -> TokenStream {
+pub fn key_alias(record: &Record<'_>, keys: &[&Field<'_>]) -> TokenStream {
     let vis = record.vis;
     let key_ident = record.key_ident();
     let ident = record.ident;
@@ -385,36 +371,6 @@ fn key_alias(record: &Record<'_>, keys: &[&Field<'_>]) -> TokenStream {
         #[allow(dead_code)]
         #vis type #key_ident = #ty;
     }
-}
-
-/// `users v1 key(id) fields(id: u64, name: String)`: the schema description
-/// of the layout (the indexes are described apart, in `IndexDef`).
-fn description(record: &Record<'_>) -> String {
-    let keys: Vec<String> = record.keys().map(|f| f.ident.to_string()).collect();
-    let fields: Vec<String> = record
-        .fields
-        .iter()
-        .map(|f| {
-            let rkyv = f
-                .attrs
-                .rkyv
-                .as_ref()
-                .map(|t| format!(" #[{}]", types::compact(&t.to_string())));
-            format!(
-                "{}: {}{}",
-                f.ident,
-                types::describe(f.ty),
-                rkyv.unwrap_or_default()
-            )
-        })
-        .collect();
-    format!(
-        "{} v{} key({}) fields({})",
-        record.table(),
-        record.version(),
-        keys.join(", "),
-        fields.join(", ")
-    )
 }
 
 /// Compile-time checks the macro cannot do itself, each failing at the span
@@ -551,7 +507,7 @@ fn view(ty: &Type, expr: TokenStream, rkyv: &TokenStream) -> View {
 }
 
 /// One method per field on the archived record, named after the field.
-fn accessors(record: &Record<'_>, krate: &Path) -> TokenStream {
+pub fn accessors(record: &Record<'_>, krate: &Path) -> TokenStream {
     if record.attrs.archived_as_other {
         // `#[rkyv(as = ..)]`: the archived type is not ours to extend.
         return TokenStream::new();
@@ -597,41 +553,156 @@ fn accessors(record: &Record<'_>, krate: &Path) -> TokenStream {
     }
 }
 
-/// After errors: the impl and key type the rest of the program refers to,
-/// with no behaviour (the program does not compile anyway).
-fn stub(record: &Record<'_>) -> TokenStream {
-    let krate = record.krate();
-    let ident = record.ident;
-    let keys: Vec<&Field<'_>> = record.keys().collect();
-    let usable = (1..=check::MAX_KEY_FIELDS).contains(&keys.len())
-        && keys.iter().all(|f| check::key_type_problem(f).is_none());
-    let key_alias = if usable {
-        key_alias(record, &keys)
-    } else {
-        let vis = record.vis;
-        let key_ident = record.key_ident();
-        quote!(#vis type #key_ident = u64;)
-    };
-    let key_ident = record.key_ident();
-    let accessors = accessors(record, &krate);
-    let span = Span::call_site();
-    let unreachable = quote_spanned!(span=> ::core::unreachable!("`StoredRecord` derive failed"));
-    let table = record.table();
-    let ident_tokens = ident.to_token_stream();
+/// The body of `StoredType::layout` for a struct named `name` with `members`
+/// (`Self` being the struct).
+pub fn struct_layout(krate: &Path, name: &str, members: &[Member<'_>]) -> TokenStream {
+    let rkyv = quote!(#krate::__private::rkyv);
+    let fields = fields(krate, members);
     quote! {
-        #key_alias
-
-        const _: () = {
-            #[automatically_derived]
-            impl #krate::StoredRecord for #ident_tokens {
-                type Key = #key_ident;
-                type KeyRef<'__a> = #key_ident where Self: '__a;
-                const SCHEMA: &'static #krate::Schema = &#krate::Schema { table: #table, record: "", version: 0, description: "", archived_layout: (0, 0), indexes: &[] };
-                fn key_ref(&self) -> <Self as #krate::StoredRecord>::KeyRef<'_> { #unreachable }
-                fn key(&self) -> <Self as #krate::StoredRecord>::Key { #unreachable }
+        #krate::layout::Describer::named(__d, ::core::any::type_name::<Self>(), #name, |__d| {
+            #krate::Layout::Struct {
+                name: <::std::string::String as ::core::convert::From<&str>>::from(#name),
+                fields: #fields,
+                size: ::core::mem::size_of::<<Self as #rkyv::Archive>::Archived>(),
+                align: ::core::mem::align_of::<<Self as #rkyv::Archive>::Archived>(),
             }
-        };
-
-        #accessors
+        })
     }
+}
+
+/// `vec![Field::new(..), ..]` for `members`, each field's layout asked of
+/// its type at the type's span, so that a type without `StoredType` is
+/// reported at the field.
+fn fields(krate: &Path, members: &[Member<'_>]) -> TokenStream {
+    let rkyv = quote!(#krate::__private::rkyv);
+    let fields = members.iter().map(|member| {
+        let name = &member.name;
+        let ty = member.ty;
+        let layout = match &member.with {
+            Some(with) => {
+                let shown = types::compact(&quote!(#with).to_string());
+                quote! {
+                    #krate::Layout::Opaque {
+                        name: <::std::string::String as ::core::convert::From<&str>>::from(#shown),
+                        size: ::core::mem::size_of::<<#with as #rkyv::with::ArchiveWith<#ty>>::Archived>(),
+                        align: ::core::mem::align_of::<<#with as #rkyv::with::ArchiveWith<#ty>>::Archived>(),
+                    }
+                }
+            }
+            None => quote_spanned!(ty.span()=> <#ty as #krate::StoredType>::layout(__d)),
+        };
+        quote!(#krate::layout::Field::new(#name, #layout))
+    });
+    quote!(::std::vec![#(#fields),*])
+}
+
+/// `#[derive(StoredType)]`: the layout of a struct or enum nested in records.
+pub fn stored_type(container: &Container<'_>) -> TokenStream {
+    let krate = container.krate();
+    let rkyv = quote!(#krate::__private::rkyv);
+    let ident = container.ident;
+    let name = ident.to_string();
+    let body = match &container.data {
+        Contents::Struct(members) => struct_layout(&krate, &name, members),
+        Contents::Enum(variants) => {
+            let tags = check::tags(variants);
+            let variants = variants.iter().zip(tags).map(|(variant, tag)| {
+                let vname = variant.ident.unraw().to_string();
+                let fields = fields(&krate, &variant.fields);
+                quote! {
+                    #krate::layout::Variant {
+                        name: <::std::string::String as ::core::convert::From<&str>>::from(#vname),
+                        tag: #tag,
+                        fields: #fields,
+                    }
+                }
+            });
+            quote! {
+                #krate::layout::Describer::named(__d, ::core::any::type_name::<Self>(), #name, |__d| {
+                    #krate::Layout::Enum {
+                        name: <::std::string::String as ::core::convert::From<&str>>::from(#name),
+                        variants: ::std::vec![#(#variants),*],
+                        size: ::core::mem::size_of::<<Self as #rkyv::Archive>::Archived>(),
+                        align: ::core::mem::align_of::<<Self as #rkyv::Archive>::Archived>(),
+                    }
+                })
+            }
+        }
+    };
+    let mut generics = container.input.generics.clone();
+    let params: Vec<syn::Ident> = generics.type_params().map(|p| p.ident.clone()).collect();
+    {
+        let (_, ty_generics, _) = container.input.generics.split_for_impl();
+        let clause = generics.make_where_clause();
+        for param in &params {
+            clause
+                .predicates
+                .push(syn::parse_quote!(#param: #krate::StoredType));
+        }
+        clause
+            .predicates
+            .push(syn::parse_quote!(#ident #ty_generics: #rkyv::Archive));
+    }
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+    quote! {
+        #[automatically_derived]
+        impl #impl_generics #krate::StoredType for #ident #ty_generics #where_clause {
+            fn layout(__d: &mut #krate::layout::Describer) -> #krate::Layout {
+                #body
+            }
+        }
+    }
+}
+
+/// For `#[stored(migrate_from = Older)]`: the `previous` schema, the
+/// `__upgrade` that converts through `Older`, and the compile-time checks
+/// that `Older` has a smaller version and the same table.
+fn migration(record: &Record<'_>, krate: &Path) -> (TokenStream, TokenStream, TokenStream) {
+    let Some(from) = &record.attrs.migrate_from else {
+        return (
+            quote!(::core::option::Option::None),
+            TokenStream::new(),
+            TokenStream::new(),
+        );
+    };
+    let ident = record.ident;
+    let older = from
+        .segments
+        .last()
+        .map_or_else(String::new, |s| s.ident.to_string());
+    let version = record.version();
+    let rkyv = quote!(#krate::__private::rkyv);
+    let previous = quote!(::core::option::Option::Some(<#from as #krate::StoredRecord>::SCHEMA));
+    let convert = quote_spanned!(from.span()=> <Self as ::core::convert::From<#from>>::from);
+    let upgrade = quote! {
+        fn __upgrade(
+            version: u32,
+            bytes: &[u8],
+        ) -> ::core::option::Option<::core::result::Result<Self, #krate::BoxError>>
+        where
+            <Self as #rkyv::Archive>::Archived: #rkyv::Deserialize<Self, #krate::ValueDeserializer>,
+        {
+            if version == #version {
+                return ::core::option::Option::Some(#krate::__private::read_owned::<Self>(bytes));
+            }
+            ::core::option::Option::map(
+                <#from as #krate::StoredRecord>::__upgrade(version, bytes),
+                |older| ::core::result::Result::map(older, #convert),
+            )
+        }
+    };
+    let newer =
+        format!("`{ident}` must have a greater `version` than `{older}`, which it migrates from");
+    let same_table = format!(
+        "`{ident}` migrates from `{older}`, whose records are in another table: a migration rewrites the records of one table"
+    );
+    let checks = quote_spanned! {from.span()=>
+        const _: () = {
+            let this = <#ident as #krate::StoredRecord>::SCHEMA;
+            let older = <#from as #krate::StoredRecord>::SCHEMA;
+            ::core::assert!(this.version > older.version, #newer);
+            ::core::assert!(#krate::__private::str_eq(this.table, older.table), #same_table);
+        };
+    };
+    (previous, upgrade, checks)
 }

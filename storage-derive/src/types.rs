@@ -34,6 +34,19 @@ impl Shape<'_> {
     }
 }
 
+/// The `T` of `Option<T>`, if `ty` is spelled as an option.
+pub fn optional(ty: &Type) -> Option<&Type> {
+    match shape(ty) {
+        Shape::Option(inner) => Some(inner),
+        _ => None,
+    }
+}
+
+/// `ty` without its `Option`: the type an index on the field holds.
+pub fn indexed(ty: &Type) -> &Type {
+    optional(ty).unwrap_or(ty)
+}
+
 /// Whether `ty` is sized, as far as the syntax tells: not `str`, a slice or a
 /// trait object.
 pub fn is_sized(ty: &Type) -> bool {

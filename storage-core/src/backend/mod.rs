@@ -118,6 +118,10 @@ pub trait WriteTxn {
     /// existed. Handles on it stay usable and see it empty.
     fn delete_table(&self, name: &str) -> Result<bool>;
 
+    /// Renames the table `from` to `to`, which must not exist. Handles on
+    /// either name stay usable and see the tables under their new names.
+    fn rename_table(&self, from: &str, to: &str) -> Result<()>;
+
     /// The names of every table, in byte order, including those this
     /// transaction created.
     fn tables(&self) -> Result<Vec<String>>;
@@ -259,6 +263,12 @@ impl<'a> AnyWrite<'a> {
     pub(crate) fn delete_table(&self, name: &str) -> Result<bool> {
         match self {
             AnyWrite::Redb(txn) => txn.delete_table(name),
+        }
+    }
+
+    pub(crate) fn rename_table(&self, from: &str, to: &str) -> Result<()> {
+        match self {
+            AnyWrite::Redb(txn) => txn.rename_table(from, to),
         }
     }
 

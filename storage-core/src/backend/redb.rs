@@ -381,6 +381,7 @@ pub struct RedbWrite<'a> {
 trait WriteState {
     fn open(&self, name: &str) -> Result<(usize, Rc<str>)>;
     fn delete_table(&self, name: &str) -> Result<bool>;
+    fn rename_table(&self, from: &str, to: &str) -> Result<()>;
     fn tables(&self) -> Result<Vec<String>>;
     fn savepoint(&self) -> Savepoint;
     fn rollback_to(&self, savepoint: Savepoint) -> Result<()>;
@@ -526,6 +527,33 @@ impl<'t> Write<'t> {
             .ok_or_else(|| closed("?"))
     }
 
+    /// A savepoint cannot undo deleting or renaming a table.
+    fn refuse_under_savepoint(&self, name: &str) -> Result<()> {
+        if self.undo.borrow().open > 0 {
+            return Err(Error::Backend {
+                table: Some(name.to_owned()),
+                source: "a table cannot be deleted or renamed while a savepoint is open".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Closes the kept table `name`, if it is kept: redb deletes and renames
+    /// only tables that are not open. It is opened again on next use.
+    fn close_slot(&self, name: &str) -> Result<()> {
+        let kept = self
+            .slots
+            .borrow()
+            .iter()
+            .find(|s| &*s.name == name)
+            .cloned();
+        if let Some(slot) = kept {
+            let mut table = slot.table.try_borrow_mut().map_err(|_| in_use(name))?;
+            table.take();
+        }
+        Ok(())
+    }
+
     fn record(&self, slot: usize, key: &[u8], old: Option<&[u8]>) {
         let mut undo = self.undo.borrow_mut();
         if undo.open > 0 {
@@ -552,26 +580,20 @@ impl WriteState for Write<'_> {
     }
 
     fn delete_table(&self, name: &str) -> Result<bool> {
-        if self.undo.borrow().open > 0 {
-            return Err(Error::Backend {
-                table: Some(name.to_owned()),
-                source: "a table cannot be deleted while a savepoint is open".into(),
-            });
-        }
-        // redb deletes only tables that are not open: close the kept one.
-        let kept = self
-            .slots
-            .borrow()
-            .iter()
-            .find(|s| &*s.name == name)
-            .cloned();
-        if let Some(slot) = kept {
-            let mut table = slot.table.try_borrow_mut().map_err(|_| in_use(name))?;
-            table.take();
-        }
+        self.refuse_under_savepoint(name)?;
+        self.close_slot(name)?;
         self.txn
             .delete_table(Definition::new(name))
             .map_err(|e| error(Some(name), e))
+    }
+
+    fn rename_table(&self, from: &str, to: &str) -> Result<()> {
+        self.refuse_under_savepoint(from)?;
+        self.close_slot(from)?;
+        self.close_slot(to)?;
+        self.txn
+            .rename_table(Definition::new(from), Definition::new(to))
+            .map_err(|e| error(Some(from), e))
     }
 
     fn tables(&self) -> Result<Vec<String>> {
@@ -690,6 +712,10 @@ impl<'a> WriteTxn for RedbWrite<'a> {
 
     fn delete_table(&self, name: &str) -> Result<bool> {
         self.state.delete_table(name)
+    }
+
+    fn rename_table(&self, from: &str, to: &str) -> Result<()> {
+        self.state.rename_table(from, to)
     }
 
     fn tables(&self) -> Result<Vec<String>> {

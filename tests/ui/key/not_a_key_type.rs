@@ -1,6 +1,6 @@
 use storage::StoredRecord;
 
-#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Clone)]
+#[derive(storage::StoredType, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Clone)]
 struct Address {
     street: String,
 }

@@ -13,6 +13,13 @@ mod shadowing {
     struct Clone;
     struct Iterator;
 
+    /// A nested type in a module that shadows the prelude's names.
+    #[derive(storage::StoredType, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+    pub enum Mood {
+        Calm,
+        Cross { reason: std::string::String },
+    }
+
     /// A record in a module that shadows the prelude's names.
     #[derive(storage::StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
     pub struct Shadowed {
@@ -23,6 +30,7 @@ mod shadowing {
         pub tags: std::vec::Vec<std::string::String>,
         pub nick: std::option::Option<std::string::String>,
         pub boxed: std::boxed::Box<u32>,
+        pub mood: Mood,
     }
 }
 
@@ -30,6 +38,10 @@ mod shadowing {
 mod no_prelude {
     // rkyv's own derives (not storage's) name `Sized` unqualified.
     use ::core::marker::Sized;
+
+    /// A nested type in a module without the prelude.
+    #[derive(::storage::StoredType, ::rkyv::Archive, ::rkyv::Serialize, ::rkyv::Deserialize)]
+    pub struct Point(pub i32, pub i32);
 
     /// A record in a module without the prelude.
     #[derive(::storage::StoredRecord, ::rkyv::Archive, ::rkyv::Serialize, ::rkyv::Deserialize)]
@@ -39,6 +51,7 @@ mod no_prelude {
         pub name: ::std::string::String,
         pub scores: ::std::vec::Vec<u16>,
         pub maybe: ::std::option::Option<i8>,
+        pub at: Point,
     }
 }
 
@@ -50,6 +63,7 @@ fn main() -> storage::Result<()> {
         tags: vec!["t".into()],
         nick: None,
         boxed: Box::new(5),
+        mood: shadowing::Mood::Cross { reason: "x".into() },
     })?;
     let boxed = storage.records::<shadowing::Shadowed>().get((1, "a"), |s| s.boxed())?;
     assert_eq!(boxed, Some(5));
@@ -58,6 +72,7 @@ fn main() -> storage::Result<()> {
         name: "b".into(),
         scores: vec![1, 2],
         maybe: Some(-1),
+        at: no_prelude::Point(1, 2),
     })?;
     let sum = storage.records::<no_prelude::Bare>().get(2, |b| b.scores().map(u32::from).sum::<u32>())?;
     assert_eq!(sum, Some(3));
