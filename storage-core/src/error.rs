@@ -273,6 +273,37 @@ pub enum Error {
         attempts: u32,
     },
 
+    /// A distributed engine did not answer within its timeout, or has no
+    /// quorum. Nothing was written — except that for a commit whose answer
+    /// was lost (`outcome_unknown`), the commit may have been applied: read
+    /// to find out before doing it again.
+    #[error(
+        "the cluster did not answer a {operation} within {timeout:?} (no endpoint reached, or no leader){}",
+        if *.outcome_unknown { "; the commit may have been applied" } else { "; nothing was written" }
+    )]
+    Unavailable {
+        /// What was asked: `"read"`, `"commit"`, `"status"`, ..
+        operation: &'static str,
+        /// How long it waited.
+        timeout: std::time::Duration,
+        /// A commit was sent and its answer lost.
+        outcome_unknown: bool,
+        /// The last error of the cluster, if one arrived.
+        #[source]
+        source: Option<BoxError>,
+    },
+
+    /// A request went over a limit of a distributed engine (etcd's
+    /// `--max-txn-ops`, `--max-request-bytes` or `--quota-backend-bytes`).
+    /// Nothing was written.
+    #[error("the transaction exceeds the cluster's `{limit}` ({detail}); nothing was written")]
+    LimitExceeded {
+        /// The limit, by the name of the server's flag.
+        limit: &'static str,
+        /// What the server said.
+        detail: String,
+    },
+
     /// The storage engine failed.
     #[error("storage engine error{}", TableContext(.table))]
     Backend {

@@ -55,6 +55,8 @@ mod table;
 mod txn;
 mod value;
 
+#[cfg(feature = "etcd")]
+pub use crate::backend::EtcdBackend;
 pub use crate::backend::{Durability, Engine, RedbBackend};
 pub use crate::error::{BoxError, Error, Result, SchemaDifference};
 pub use crate::key::{AsKey, FromKeyBytes, IntoKeyBytes, KeyBuf, KeyError, KeyPrefix};
@@ -65,6 +67,8 @@ pub use crate::ops::{Finding, Findings, IndexReport, VerifyReport};
 pub use crate::range::{Entry, Range};
 pub use crate::record::StoredRecord;
 pub use crate::schema::{IndexDef, SCHEMA_TABLE, Schema};
+#[cfg(feature = "etcd")]
+pub use crate::storage::EtcdBuilder;
 pub use crate::storage::{Backend, Storage, StorageBuilder};
 pub use crate::table::{ReadTable, Table, WriteBatch, WriteTable};
 pub use crate::txn::{ReadTransaction, WriteTransaction};

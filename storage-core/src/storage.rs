@@ -179,6 +179,76 @@ impl StorageBuilder {
         let backend = RedbBackend::in_memory(self.options)?;
         Ok(Storage::with_engine(Engine::Redb(backend)))
     }
+
+    /// A storage on an etcd cluster instead of a file (cargo feature
+    /// `etcd`): the same records, indexes and schema checks, replicated by
+    /// the cluster and shared by every process that opens it.
+    ///
+    /// `endpoints` are the cluster's client URLs (`http://host:2379`, or
+    /// `host:2379`). See [`EtcdBuilder`] for the namespace, the timeout and
+    /// how often a conflicting transaction runs again.
+    #[cfg(feature = "etcd")]
+    pub fn etcd<S: Into<String>>(self, endpoints: impl IntoIterator<Item = S>) -> EtcdBuilder {
+        EtcdBuilder {
+            options: crate::backend::etcd::EtcdOptions {
+                endpoints: endpoints.into_iter().map(Into::into).collect(),
+                namespace: "storage".to_owned(),
+                timeout: std::time::Duration::from_secs(5),
+                attempts: 10,
+            },
+        }
+    }
+}
+
+/// Options for a [`Storage`] on etcd; from [`StorageBuilder::etcd`].
+///
+/// ```no_run
+/// # fn main() -> storage::Result<()> {
+/// let storage = storage::Storage::builder()
+///     .etcd(["http://127.0.0.1:2379"])
+///     .namespace("app")
+///     .timeout(std::time::Duration::from_secs(2))
+///     .open()?;
+/// storage.put("greetings", "hello", &String::from("world"))?;
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(feature = "etcd")]
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct EtcdBuilder {
+    options: crate::backend::etcd::EtcdOptions,
+}
+
+#[cfg(feature = "etcd")]
+impl EtcdBuilder {
+    /// The namespace every key of this storage lives under (`"storage"` by
+    /// default): storages with other namespaces on one cluster never see
+    /// each other's tables.
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.options.namespace = namespace.into();
+        self
+    }
+
+    /// How long a request may take, retries on other endpoints included,
+    /// before [`Error::Unavailable`]: 5 s by default.
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.options.timeout = timeout;
+        self
+    }
+
+    /// How many times a write transaction runs when concurrent commits keep
+    /// changing what it read, before [`Error::Conflict`]: 10 by default.
+    pub fn attempts(mut self, attempts: u32) -> Self {
+        self.options.attempts = attempts;
+        self
+    }
+
+    /// Connects, and checks that the cluster answers within the timeout.
+    pub fn open(self) -> Result<Storage> {
+        let backend = crate::backend::EtcdBackend::open(&self.options)?;
+        Ok(Storage::with_engine(Engine::Etcd(backend)))
+    }
 }
 
 impl Storage {

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod etcd;
+
 use storage::Storage;
 
 /// A user as the seed design stores it.

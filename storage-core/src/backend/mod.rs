@@ -21,9 +21,16 @@ use core::ops::{Bound, ControlFlow};
 
 use crate::error::Result;
 
+#[cfg(feature = "etcd")]
+pub(crate) mod etcd;
 pub(crate) mod redb;
 
+#[cfg(feature = "etcd")]
+pub use self::etcd::{EtcdBackend, EtcdRead, EtcdReadTable, EtcdTable, EtcdWrite};
 pub use self::redb::{RedbBackend, RedbRead, RedbReadTable, RedbTable, RedbWrite};
+
+/// A scan's callback as a trait object, for engines that take one.
+pub(crate) type Visit<'f> = dyn FnMut(&[u8], &[u8]) -> Result<ControlFlow<()>> + 'f;
 
 /// Byte bounds over the keys of a table.
 pub type KeyRange<'a> = (Bound<&'a [u8]>, Bound<&'a [u8]>);
@@ -190,18 +197,25 @@ pub trait WriteTable: ReadTable {
 pub enum Engine {
     /// The embedded redb engine.
     Redb(RedbBackend),
+    /// The distributed etcd engine.
+    #[cfg(feature = "etcd")]
+    Etcd(EtcdBackend),
 }
 
 /// A read transaction of an [`Engine`].
 #[derive(Clone, Copy)]
 pub(crate) enum AnyRead<'a> {
     Redb(&'a RedbRead),
+    #[cfg(feature = "etcd")]
+    Etcd(&'a EtcdRead<'a>),
 }
 
 /// A write transaction of an [`Engine`].
 #[derive(Clone, Copy)]
 pub(crate) enum AnyWrite<'a> {
     Redb(RedbWrite<'a>),
+    #[cfg(feature = "etcd")]
+    Etcd(&'a EtcdWrite<'a>),
 }
 
 /// A table of a transaction of an [`Engine`], read or write.
@@ -209,6 +223,10 @@ pub(crate) enum AnyWrite<'a> {
 pub(crate) enum AnyTable<'a> {
     RedbRead(RedbReadTable),
     RedbWrite(RedbTable<'a>),
+    #[cfg(feature = "etcd")]
+    EtcdRead(EtcdReadTable<'a>),
+    #[cfg(feature = "etcd")]
+    EtcdWrite(EtcdTable<'a>),
 }
 
 impl Engine {
@@ -216,31 +234,51 @@ impl Engine {
     pub fn redb(&self) -> Option<&RedbBackend> {
         match self {
             Engine::Redb(redb) => Some(redb),
+            #[cfg(feature = "etcd")]
+            Engine::Etcd(_) => None,
         }
     }
 
-    /// The durability write transactions commit with.
+    /// The etcd engine, if this is one.
+    #[cfg(feature = "etcd")]
+    pub fn etcd(&self) -> Option<&EtcdBackend> {
+        match self {
+            Engine::Etcd(etcd) => Some(etcd),
+            Engine::Redb(_) => None,
+        }
+    }
+
+    /// The durability write transactions commit with (an etcd cluster's is
+    /// its own: reported as `Immediate`).
     pub fn durability(&self) -> Durability {
         match self {
             Engine::Redb(redb) => redb.durability(),
+            #[cfg(feature = "etcd")]
+            Engine::Etcd(_) => Durability::Immediate,
         }
     }
 
     pub(crate) fn read<R>(&self, f: impl FnOnce(AnyRead<'_>) -> Result<R>) -> Result<R> {
         match self {
             Engine::Redb(redb) => redb.read(|txn| f(AnyRead::Redb(txn))),
+            #[cfg(feature = "etcd")]
+            Engine::Etcd(etcd) => etcd.read(|txn| f(AnyRead::Etcd(txn))),
         }
     }
 
     pub(crate) fn write<R>(&self, mut f: impl FnMut(AnyWrite<'_>) -> Result<R>) -> Result<R> {
         match self {
             Engine::Redb(redb) => redb.write(|txn| f(AnyWrite::Redb(*txn))),
+            #[cfg(feature = "etcd")]
+            Engine::Etcd(etcd) => etcd.write(|txn| f(AnyWrite::Etcd(txn))),
         }
     }
 
     pub(crate) fn is_exclusive(&self) -> bool {
         match self {
             Engine::Redb(redb) => redb.is_exclusive(),
+            #[cfg(feature = "etcd")]
+            Engine::Etcd(etcd) => etcd.is_exclusive(),
         }
     }
 }
@@ -249,6 +287,8 @@ impl<'a> AnyRead<'a> {
     pub(crate) fn table(&self, name: &str) -> Result<Option<AnyTable<'a>>> {
         match self {
             AnyRead::Redb(txn) => Ok(txn.table(name)?.map(AnyTable::RedbRead)),
+            #[cfg(feature = "etcd")]
+            AnyRead::Etcd(txn) => Ok(txn.table(name)?.map(AnyTable::EtcdRead)),
         }
     }
 }
@@ -257,36 +297,48 @@ impl<'a> AnyWrite<'a> {
     pub(crate) fn table(&self, name: &str) -> Result<AnyTable<'a>> {
         match self {
             AnyWrite::Redb(txn) => Ok(AnyTable::RedbWrite(txn.table(name)?)),
+            #[cfg(feature = "etcd")]
+            AnyWrite::Etcd(txn) => Ok(AnyTable::EtcdWrite(txn.table(name)?)),
         }
     }
 
     pub(crate) fn delete_table(&self, name: &str) -> Result<bool> {
         match self {
             AnyWrite::Redb(txn) => txn.delete_table(name),
+            #[cfg(feature = "etcd")]
+            AnyWrite::Etcd(txn) => txn.delete_table(name),
         }
     }
 
     pub(crate) fn rename_table(&self, from: &str, to: &str) -> Result<()> {
         match self {
             AnyWrite::Redb(txn) => txn.rename_table(from, to),
+            #[cfg(feature = "etcd")]
+            AnyWrite::Etcd(txn) => txn.rename_table(from, to),
         }
     }
 
     pub(crate) fn savepoint(&self) -> Savepoint {
         match self {
             AnyWrite::Redb(txn) => txn.savepoint(),
+            #[cfg(feature = "etcd")]
+            AnyWrite::Etcd(txn) => txn.savepoint(),
         }
     }
 
     pub(crate) fn rollback_to(&self, savepoint: Savepoint) -> Result<()> {
         match self {
             AnyWrite::Redb(txn) => txn.rollback_to(savepoint),
+            #[cfg(feature = "etcd")]
+            AnyWrite::Etcd(txn) => txn.rollback_to(savepoint),
         }
     }
 
     pub(crate) fn release(&self, savepoint: Savepoint) {
         match self {
             AnyWrite::Redb(txn) => txn.release(savepoint),
+            #[cfg(feature = "etcd")]
+            AnyWrite::Etcd(txn) => txn.release(savepoint),
         }
     }
 }
@@ -297,6 +349,10 @@ macro_rules! on_table {
         match $self {
             AnyTable::RedbRead($table) => $read,
             AnyTable::RedbWrite($wtable) => $write,
+            #[cfg(feature = "etcd")]
+            AnyTable::EtcdRead($table) => $read,
+            #[cfg(feature = "etcd")]
+            AnyTable::EtcdWrite($wtable) => $write,
         }
     };
     ($self:expr, $table:ident => $call:expr) => {

@@ -17,7 +17,8 @@ use ::redb::{
 };
 
 use super::{
-    Direction, Durability, KeyRange, ReadTable, ReadTxn, Savepoint, Store, WriteTable, WriteTxn,
+    Direction, Durability, KeyRange, ReadTable, ReadTxn, Savepoint, Store, Visit, WriteTable,
+    WriteTxn,
 };
 use crate::error::{Error, Result};
 
@@ -28,8 +29,6 @@ type RawEntry<'a> = ::redb::Result<(
     ::redb::AccessGuard<'a, &'static [u8]>,
     ::redb::AccessGuard<'a, &'static [u8]>,
 )>;
-/// A scan's callback, as the object-safe write state takes it.
-type Visit<'f> = dyn FnMut(&[u8], &[u8]) -> Result<ControlFlow<()>> + 'f;
 
 /// How to open a redb database; see [`StorageBuilder`](crate::StorageBuilder).
 #[derive(Debug, Clone, Copy)]
