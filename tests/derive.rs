@@ -248,3 +248,38 @@ fn a_record_table_is_also_reachable_by_name() -> storage::Result<()> {
     assert_eq!(name.as_deref(), Some("Eve"));
     Ok(())
 }
+
+macro_rules! define {
+    ($item:item) => {
+        $item
+    };
+}
+
+define! {
+    /// A record whose whole item passed through `macro_rules!`.
+    #[derive(storage::StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+    #[stored(table = "macro_items")]
+    pub struct MacroItem {
+        #[key]
+        pub id: u64,
+        pub name: String,
+    }
+}
+
+#[test]
+fn a_record_defined_through_a_macro_derives() {
+    //! The derives failed to compile on an item passed into `macro_rules!`
+    //! as `$item` ("cannot find value `__d`").
+    let storage = storage::Storage::in_memory().unwrap();
+    storage
+        .records::<MacroItem>()
+        .insert(&MacroItem {
+            id: 1,
+            name: "through a macro".into(),
+        })
+        .unwrap();
+    let name = storage
+        .records::<MacroItem>()
+        .get(1, |i| i.name().to_owned());
+    assert_eq!(name.unwrap().as_deref(), Some("through a macro"));
+}

@@ -455,3 +455,143 @@ fn sigkill_during_a_migration_leaves_every_record_old_or_every_record_new() {
         started.elapsed()
     );
 }
+
+#[test]
+fn a_range_opened_before_a_migration_does_not_read_on_with_the_old_type() {
+    //! A `Range` of the old type opened before `tx.migrate` in the same
+    //! transaction went on decoding the new version's bytes as the old.
+    let storage = Storage::in_memory().unwrap();
+    storage
+        .records::<MemberV1>()
+        .insert_batch((0..40).map(|i| v1(i, "Ann Lee")))
+        .unwrap();
+    let err = storage
+        .write(|tx| {
+            let old = tx.records::<MemberV1>();
+            let mut range = old.iter()?;
+            assert_eq!(range.next().unwrap()?.value().name(), "Ann Lee");
+            tx.migrate::<MemberV2>()?;
+            for entry in range {
+                entry?;
+            }
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::SchemaMismatch { .. }), "{err}");
+    assert_eq!(storage.records::<MemberV1>().len().unwrap(), 40);
+}
+
+/// The v1 layout with an index that duplicates keep from being built.
+mod pending {
+    #[derive(Debug, storage::StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+    #[stored(table = "members")]
+    pub struct MemberV1 {
+        #[key]
+        pub id: u64,
+        #[index(unique)]
+        pub name: String,
+    }
+}
+
+impl From<pending::MemberV1> for MemberV2 {
+    fn from(old: pending::MemberV1) -> Self {
+        MemberV1 {
+            id: old.id,
+            name: old.name,
+        }
+        .into()
+    }
+}
+
+#[test]
+fn a_write_with_the_old_type_then_a_migration_commits() {
+    //! A write through the old type whose unique index was pending, then
+    //! `tx.migrate` in the same transaction: the migration said `Ok` and the
+    //! commit was refused with a mismatch telling to bump the old type.
+    let storage = Storage::in_memory().unwrap();
+    storage
+        .records::<MemberV1>()
+        .insert_batch([v1(1, "Same"), v1(2, "Same")])
+        .unwrap();
+    storage
+        .write(|tx| {
+            tx.records::<pending::MemberV1>()
+                .insert(&pending::MemberV1 {
+                    id: 3,
+                    name: "Other".into(),
+                })?;
+            tx.migrate::<MemberV2>().map(drop)
+        })
+        .unwrap();
+    let members = storage.records::<MemberV2>();
+    assert_eq!(members.len().unwrap(), 3);
+    let email = members.get(3, |m| m.email().to_owned()).unwrap();
+    assert_eq!(email.as_deref(), Some("other@example.org"));
+}
+
+/// v2 keyed by name: the key type changes in a migration.
+mod rekeyed {
+    #[derive(Debug, storage::StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+    #[stored(table = "members", version = 2, migrate_from = super::MemberV1)]
+    pub struct Member {
+        #[key]
+        pub name: String,
+        pub id: u64,
+    }
+
+    impl From<super::MemberV1> for Member {
+        fn from(old: super::MemberV1) -> Self {
+            assert!(old.name != "boom", "conversion failed for {}", old.id);
+            Member {
+                name: old.name,
+                id: old.id,
+            }
+        }
+    }
+}
+
+#[test]
+fn a_damaged_record_found_by_a_migration_is_shown_with_its_old_key() {
+    //! A record that did not decode during a migration changing the key type
+    //! was shown with its old key decoded as the new type (`"\0..AB"`
+    //! instead of `16706`).
+    let storage = seeded_v1();
+    common::tamper(&storage, "members", |t| {
+        t.insert(&16706u64.to_be_bytes()[..], &b"xx"[..]).unwrap();
+    });
+    let err = storage.migrate::<rekeyed::Member>().unwrap_err();
+    assert!(
+        matches!(&err, Error::Corrupt { shown, .. } if shown == "16706"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_panic_caught_inside_a_migration_keeps_the_transaction_from_committing() {
+    //! A panic in `From` caught inside the write closure let the commit keep
+    //! the migration's half-filled staging table.
+    let storage = seeded_v1();
+    storage
+        .records::<MemberV1>()
+        .insert(&v1(9, "boom"))
+        .unwrap();
+    let result = storage.write(|tx| {
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            tx.migrate::<rekeyed::Member>()
+        }));
+        assert!(caught.is_err());
+        Ok(())
+    });
+    assert!(
+        matches!(result, Err(Error::Incomplete { .. })),
+        "{result:?}"
+    );
+    let db = storage.backend().redb().unwrap().database();
+    let read = redb::ReadableDatabase::begin_read(db).unwrap();
+    let staging = read
+        .list_tables()
+        .unwrap()
+        .any(|t| redb::TableHandle::name(&t).starts_with("__migrate"));
+    assert!(!staging, "a failed migration's staging table was committed");
+    assert_eq!(storage.records::<MemberV1>().len().unwrap(), 5);
+}

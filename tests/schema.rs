@@ -437,3 +437,117 @@ fn files_of_the_previous_release_give_a_typed_error_naming_their_format() {
         "{fresh}"
     );
 }
+
+mod with_before {
+    #[derive(storage::StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+    #[stored(table = "prices")]
+    pub struct Price {
+        #[key]
+        pub id: u64,
+        #[rkyv(with = rkyv::with::AsBox)]
+        pub amount: u64,
+        #[rkyv(with = rkyv::with::AsBox)]
+        pub tags: Vec<u32>,
+    }
+}
+
+mod with_after {
+    #[derive(storage::StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+    #[stored(table = "prices")]
+    pub struct Price {
+        #[key]
+        pub id: u64,
+        #[rkyv(with = rkyv::with::AsBox)]
+        pub amount: u64,
+        #[rkyv(with = rkyv::with::AsBox)]
+        pub tags: Vec<i32>,
+    }
+}
+
+#[test]
+fn a_type_changed_under_a_with_wrapper_is_refused() {
+    //! A field archived `with` a wrapper was described by the wrapper and
+    //! its size alone: `Vec<u32>` became `Vec<i32>` unnoticed, by the schema
+    //! check and the schema lock, and `u32::MAX` read back as `-1`.
+    refused(
+        |s| {
+            s.records::<with_before::Price>()
+                .insert(&with_before::Price {
+                    id: 1,
+                    amount: 5,
+                    tags: vec![u32::MAX],
+                })
+                .unwrap()
+        },
+        |s| s.records::<with_after::Price>().len(),
+        |s| s.records::<with_before::Price>().len(),
+        "at `tags.[]`: `u32` stored, `i32` here",
+    );
+}
+
+macro_rules! recursive {
+    ($module:ident, $target:ident) => {
+        pub mod $module {
+            pub mod a {
+                #[derive(storage::StoredType, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+                #[rkyv(serialize_bounds(__S: rkyv::ser::Writer + rkyv::ser::Allocator, __S::Error: rkyv::rancor::Source))]
+                #[rkyv(deserialize_bounds(__D::Error: rkyv::rancor::Source))]
+                #[rkyv(bytecheck(bounds(__C: rkyv::validation::ArchiveContext, __C::Error: rkyv::rancor::Source)))]
+                pub struct N {
+                    pub f: super::b::N,
+                    pub x: u64,
+                }
+            }
+            pub mod b {
+                #[derive(storage::StoredType, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+                #[rkyv(serialize_bounds(__S: rkyv::ser::Writer + rkyv::ser::Allocator, __S::Error: rkyv::rancor::Source))]
+                #[rkyv(deserialize_bounds(__D::Error: rkyv::rancor::Source))]
+                #[rkyv(bytecheck(bounds(__C: rkyv::validation::ArchiveContext, __C::Error: rkyv::rancor::Source)))]
+                pub struct N {
+                    #[rkyv(omit_bounds)]
+                    pub g: Option<Box<super::$target::N>>,
+                }
+            }
+            #[derive(storage::StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+            #[stored(table = "trees")]
+            pub struct Tree {
+                #[key]
+                pub id: u64,
+                pub n: a::N,
+            }
+        }
+    };
+}
+
+// `b::N` points back at `a::N`, then at itself: two types of one name.
+recursive!(back_to_a, a);
+recursive!(back_to_b, b);
+
+#[test]
+fn recursive_layouts_pointing_at_different_types_of_one_name_differ() {
+    //! A back-reference in a recursive layout named its type by its short
+    //! name only: pointing at `a::N` or at `b::N` was the same description,
+    //! and a nested value was lost silently.
+    refused(
+        |s| {
+            let leaf = back_to_a::a::N {
+                f: back_to_a::b::N { g: None },
+                x: 99,
+            };
+            s.records::<back_to_a::Tree>()
+                .insert(&back_to_a::Tree {
+                    id: 1,
+                    n: back_to_a::a::N {
+                        f: back_to_a::b::N {
+                            g: Some(Box::new(leaf)),
+                        },
+                        x: 1,
+                    },
+                })
+                .unwrap()
+        },
+        |s| s.records::<back_to_b::Tree>().len(),
+        |s| s.records::<back_to_a::Tree>().len(),
+        "a reference to the `N` 2 level(s) up stored, 1 level(s) up here",
+    );
+}

@@ -16,8 +16,9 @@ pub type Result<T, E = Error> = core::result::Result<T, E>;
 /// [`std::error::Error::source`] chains to the engine or rkyv error
 /// underneath. A write transaction whose closure returns an error commits
 /// nothing. An operation that fails inside a transaction leaves it as it was
-/// before that operation, or, if it failed after changing part of it, marks
-/// it so that it cannot commit ([`Error::Incomplete`]).
+/// before that operation, or, if even that cannot be (an index build or a
+/// migration that failed or panicked part-way), marks it so that it cannot
+/// commit ([`Error::Incomplete`]).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -230,10 +231,11 @@ pub enum Error {
         source: Box<Error>,
     },
 
-    /// A write inside the transaction failed after it had changed part of
-    /// what it had to change (a record's index entries, a rebuilt index). The
-    /// transaction cannot commit and was rolled back, even though the closure
-    /// handled that write's error and returned `Ok`.
+    /// An operation inside the transaction failed (or panicked) after it had
+    /// changed what a savepoint cannot undo (an index build, a migration), or
+    /// undoing a failed write failed. The transaction cannot commit and was
+    /// rolled back, even though the closure handled that error (or caught
+    /// the panic) and returned `Ok`.
     #[error(
         "table `{table}`: a write failed part-way, so the transaction was rolled back instead of committed"
     )]

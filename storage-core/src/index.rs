@@ -345,12 +345,13 @@ fn corrupt_entry<R: StoredRecord>(
     why: &'static str,
 ) -> Error {
     let table = crate::schema::index_table(R::SCHEMA.table, def.name);
-    let shown = if def.unique {
-        R::show_index_value(index, entry)
-    } else {
-        crate::error::Hex(entry).to_string()
-    };
-    Error::corrupt(&table, entry, shown, "index entry", why)
+    Error::corrupt(
+        &table,
+        entry,
+        R::show_index_entry(index, entry),
+        "index entry",
+        why,
+    )
 }
 
 /// The record under `owner` of an entry `entry` of index `index`, checked to
@@ -439,7 +440,7 @@ pub(crate) fn find_by_index<R: StoredRecord, T>(
             Error::corrupt(
                 &table,
                 entry,
-                crate::error::Hex(entry).to_string(),
+                R::show_index_entry(index, entry),
                 "index entry",
                 e,
             )

@@ -570,7 +570,7 @@ tuple_prefixes! {
 
 /// `bytes` shown as the key of type `K` they encode (`42`, `"alice"`), or in
 /// hex when they do not decode as one.
-pub(crate) fn show<K: FromKeyBytes>(bytes: &[u8]) -> String {
+pub fn show<K: FromKeyBytes>(bytes: &[u8]) -> String {
     match K::from_key_bytes(bytes) {
         Ok(key) => format!("{key:?}"),
         Err(_) => crate::error::Hex(bytes).to_string(),
@@ -584,6 +584,20 @@ pub fn show_part<K: FromKeyBytes>(bytes: &[u8]) -> String {
     match K::read_key_part(&mut input) {
         Ok(part) if input.is_empty() => format!("{part:?}"),
         _ => crate::error::Hex(bytes).to_string(),
+    }
+}
+
+/// `bytes`, an entry of an index that is not unique (the value of type `V`,
+/// then the key of type `K` of the record holding it), shown decoded, or in
+/// hex when they do not decode; for generated error messages.
+pub fn show_entry<V: FromKeyBytes, K: FromKeyBytes>(bytes: &[u8]) -> String {
+    let mut input = bytes;
+    match V::read_key_part(&mut input) {
+        Ok(value) => match K::from_key_bytes(input) {
+            Ok(key) => format!("{value:?} of record {key:?}"),
+            Err(_) => format!("{value:?} of record {}", crate::error::Hex(input)),
+        },
+        Err(_) => crate::error::Hex(bytes).to_string(),
     }
 }
 

@@ -150,12 +150,19 @@ pub enum Layout {
         /// The type's name.
         #[serde(rename = "type_name")]
         name: String,
+        /// Which enclosing struct or enum it is: 1 for the innermost.
+        up: usize,
     },
-    /// A field archived through `#[rkyv(with = ..)]`: only its size is known.
+    /// A field archived through `#[rkyv(with = ..)]`.
     Opaque {
         /// What archives it.
         #[serde(rename = "type_name")]
         name: String,
+        /// The field's own type as written, compared where `of` is unknown.
+        field: String,
+        /// The layout of the field's own type, where it has [`StoredType`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        of: Option<Box<Layout>>,
         /// `size_of` the archived value.
         size: usize,
         /// `align_of` the archived value.
@@ -235,15 +242,54 @@ impl Describer {
         name: &str,
         describe: impl FnOnce(&mut Self) -> Layout,
     ) -> Layout {
-        if self.stack.contains(&key) {
+        if let Some(at) = self.stack.iter().rposition(|k| *k == key) {
             return Layout::Ref {
                 name: name.to_owned(),
+                up: self.stack.len() - at,
             };
         }
         self.stack.push(key);
         let layout = describe(self);
         self.stack.pop();
         layout
+    }
+}
+
+/// For the derive: the layout of a field's type under `#[rkyv(with = ..)]`
+/// where the type has [`StoredType`], else `None` (chosen by method
+/// resolution: `Known` applies to `&Probe<T>` itself, `Unknown` one
+/// reference further).
+#[doc(hidden)]
+pub mod __probe {
+    use super::{Describer, Layout, StoredType};
+
+    pub struct Probe<T: ?Sized>(core::marker::PhantomData<fn() -> Box<T>>);
+
+    impl<T: ?Sized> Probe<T> {
+        #[allow(clippy::new_without_default)]
+        pub fn new() -> Self {
+            Probe(core::marker::PhantomData)
+        }
+    }
+
+    pub trait Known {
+        fn of(&self, describer: &mut Describer) -> Option<Box<Layout>>;
+    }
+
+    impl<T: StoredType + ?Sized> Known for Probe<T> {
+        fn of(&self, describer: &mut Describer) -> Option<Box<Layout>> {
+            Some(Box::new(T::layout(describer)))
+        }
+    }
+
+    pub trait Unknown {
+        fn of(&self, describer: &mut Describer) -> Option<Box<Layout>>;
+    }
+
+    impl<T: ?Sized> Unknown for &Probe<T> {
+        fn of(&self, _: &mut Describer) -> Option<Box<Layout>> {
+            None
+        }
     }
 }
 
@@ -557,19 +603,34 @@ fn difference(stored: &Layout, expected: &Layout, path: &str) -> Option<String> 
                 .then(|| format!("archived size and alignment {ss}/{sa} stored, {es}/{ea} here"))
                 .and_then(|what| at(path, what))
         }
-        (L::Ref { name: a }, L::Ref { name: b }) if a == b => None,
+        (L::Ref { name: a, up: sa }, L::Ref { name: b, up: ea }) if a == b => (sa != ea)
+            .then(|| {
+                format!("a reference to the `{a}` {sa} level(s) up stored, {ea} level(s) up here")
+            })
+            .and_then(|what| at(path, what)),
         (
             L::Opaque {
                 name: a,
-                size: sa,
-                align: aa,
+                field: sf,
+                of: so,
+                size: ss,
+                align: sa,
             },
             L::Opaque {
                 name: b,
-                size: sb,
-                align: ab,
+                field: ef,
+                of: eo,
+                size: es,
+                align: ea,
             },
-        ) if a == b && sa == sb && aa == ab => None,
+        ) if a == b && ss == es && sa == ea => match (so, eo) {
+            (Some(so), Some(eo)) => difference(so, eo, path),
+            _ if sf == ef => None,
+            _ => at(
+                path,
+                format!("`{sf}` stored, `{ef}` here, archived with `{a}`"),
+            ),
+        },
         (s, e) if s == e => None,
         (s, e) => at(path, format!("`{}` stored, `{}` here", Short(s), Short(e))),
     }
@@ -671,8 +732,8 @@ impl fmt::Display for Layout {
                 }
                 return f.write_str(" }");
             }
-            L::Ref { name } => name,
-            L::Opaque { name, .. } => return write!(f, "<{name}>"),
+            L::Ref { name, .. } => name,
+            L::Opaque { name, field, .. } => return write!(f, "<{field} with {name}>"),
         };
         f.write_str(name)
     }

@@ -85,7 +85,7 @@ pub use rkyv;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::index::{prefix_bounds, value_bounds};
-    pub use crate::key::show_part;
+    pub use crate::key::{show as show_key, show_entry, show_part};
     pub use crate::value::read_owned;
     pub use std::sync::OnceLock;
     pub use std::vec;

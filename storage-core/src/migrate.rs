@@ -159,13 +159,7 @@ impl WriteTransaction<'_> {
                         Err(format!("version {} is not in the chain", older.version).into())
                     })
                     .map_err(|e| {
-                        Error::corrupt(
-                            name,
-                            key,
-                            key::show::<<R as StoredRecord>::Key>(key),
-                            "value",
-                            e,
-                        )
+                        Error::corrupt(name, key, R::__show_key(older.version, key), "value", e)
                     })?;
                 let key_ref = record.key_ref();
                 let new_key = key_ref.into_key_bytes();

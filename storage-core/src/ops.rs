@@ -195,7 +195,9 @@ impl Storage {
     /// Verifies `R`'s table like [`verify`](Self::verify), and if an index
     /// disagrees with the records, rebuilds every index of `R` (in a write
     /// transaction of its own). Returns what was found before the repair.
-    /// Records that do not validate are reported, not changed.
+    /// Records that do not validate are reported, not changed. A unique index
+    /// that two records hold one value of cannot be rebuilt: the other
+    /// indexes are, and then [`Error::UniqueIndexConflict`] names the records.
     pub fn repair<R: StoredRecord>(&self) -> Result<VerifyReport> {
         let report = self.verify::<R>()?;
         if report.indexes.iter().any(|i| !i.is_clean()) {

@@ -13,6 +13,8 @@ use std::collections::VecDeque;
 use crate::backend::{AnyTable, Direction, ReadTable};
 use crate::error::{Error, Result};
 use crate::key::{self, FromKeyBytes, KeyBuf};
+use crate::schema::Schema;
+use crate::txn::WriteTransaction;
 use crate::value::{self, Buf, StoredValue};
 
 const FIRST_PAGE: usize = 16;
@@ -38,6 +40,9 @@ pub struct Range<'a, K, V> {
     /// Fetched from the back, descending.
     back: Page,
     page: usize,
+    /// In a write transaction, the record type read: its table may be
+    /// migrated between two fetches.
+    record: Option<(&'a WriteTransaction<'a>, &'static Schema)>,
     _types: PhantomData<fn() -> (K, V)>,
 }
 
@@ -76,7 +81,30 @@ impl<'a, K, V> Range<'a, K, V> {
             front: Page::default(),
             back: Page::default(),
             page: FIRST_PAGE,
+            record: None,
             _types: PhantomData,
+        }
+    }
+
+    /// The same range, refusing to read on once the write transaction `tx`
+    /// holds the table with another version of the record type than `schema`.
+    pub(crate) fn of_record(
+        mut self,
+        tx: &'a WriteTransaction<'a>,
+        schema: &'static Schema,
+    ) -> Self {
+        self.record = Some((tx, schema));
+        self
+    }
+
+    /// [`Error::SchemaMismatch`] if the table was migrated since the range began.
+    fn check_schema(&self) -> Result<()> {
+        let Some((tx, schema)) = self.record else {
+            return Ok(());
+        };
+        match tx.row(schema.table)? {
+            Some(row) if !row.holds(schema) => Err(crate::schema::mismatch(schema, &row)),
+            _ => Ok(()),
         }
     }
 
@@ -86,6 +114,10 @@ impl<'a, K, V> Range<'a, K, V> {
         let Some(table) = self.table.as_ref().filter(|_| !self.drained) else {
             return Ok(false);
         };
+        if let Err(e) = self.check_schema() {
+            self.drained = true;
+            return Err(e);
+        }
         let want = self.page;
         self.page = (self.page * 2).min(LAST_PAGE);
         let page = match direction {
@@ -180,6 +212,7 @@ impl<K: FromKeyBytes, V: StoredValue> Range<'_, K, V> {
             acc = f(acc, entry.key(), entry.value());
         }
         if let Some(table) = self.table.as_ref().filter(|_| !self.drained) {
+            self.check_schema()?;
             let name = table.name();
             let mut buf = Buf::pooled();
             let mut slot = Some(acc);

@@ -90,10 +90,13 @@ pub(crate) fn check_name(table: &str) -> Result<()> {
     } else {
         return Ok(());
     };
-    Err(Error::InvalidTableName {
-        table: table.to_owned(),
-        reason,
-    })
+    // A long name is shown by its start: the error is for people.
+    const SHOWN: usize = 100;
+    let table = match table.char_indices().nth(SHOWN) {
+        Some((end, _)) => format!("{}… ({} bytes)", &table[..end], table.len()),
+        None => table.to_owned(),
+    };
+    Err(Error::InvalidTableName { table, reason })
 }
 
 /// The schema row of a record table, as stored in [`SCHEMA_TABLE`] (JSON;
@@ -245,7 +248,11 @@ impl StoredRow {
                         found: format!("schema row format {format}"),
                     });
                 }
-                return Err(corrupt(format!("not a schema row ({e}): {}", Hex(bytes))));
+                let shown: String = match core::str::from_utf8(bytes) {
+                    Ok(text) => format!("{:?}", text.chars().take(200).collect::<String>()),
+                    Err(_) => Hex(&bytes[..bytes.len().min(64)]).to_string(),
+                };
+                return Err(corrupt(format!("not a schema row ({e}): {shown}")));
             }
         };
         if row.format != FORMAT {
@@ -434,6 +441,18 @@ pub(crate) struct Catalog {
     /// Counts the rows this transaction stored and the index tables it
     /// deleted, so that handles notice a change made through another one.
     version: Cell<u64>,
+    /// Savepoints open, and what each `stored` under them replaced, so that
+    /// a rollback of the engine's writes is a rollback of the rows too.
+    depth: Cell<usize>,
+    journal: RefCell<Vec<Replaced>>,
+}
+
+/// What [`Catalog::stored`] replaced: the table's entry in `rows` (`None`
+/// if it had none) and whether it was in `changed`.
+struct Replaced {
+    table: Box<str>,
+    row: Option<Row>,
+    changed: bool,
 }
 
 impl Catalog {
@@ -466,12 +485,66 @@ impl Catalog {
 
     /// Records that this transaction stored `row` for `table`.
     pub(crate) fn stored(&self, table: &str, row: Row) {
-        self.set(table, row);
         let mut changed = self.changed.borrow_mut();
-        if !changed.iter().any(|t| t == table) {
+        let was_changed = changed.iter().any(|t| t == table);
+        if self.depth.get() > 0 {
+            let previous = self
+                .rows
+                .borrow()
+                .iter()
+                .find(|(t, _)| &**t == table)
+                .map(|(_, row)| row.clone());
+            self.journal.borrow_mut().push(Replaced {
+                table: table.into(),
+                row: previous,
+                changed: was_changed,
+            });
+        }
+        self.set(table, row);
+        if !was_changed {
             changed.push(table.to_owned());
         }
         self.bump();
+    }
+
+    /// Opens a savepoint; returns its mark for [`end`](Self::end).
+    pub(crate) fn mark(&self) -> usize {
+        self.depth.set(self.depth.get() + 1);
+        self.journal.borrow().len()
+    }
+
+    /// Savepoints open.
+    pub(crate) fn depth(&self) -> usize {
+        self.depth.get()
+    }
+
+    /// Ends the savepoint `mark`: keeps what was stored since, or puts back
+    /// what it replaced.
+    pub(crate) fn end(&self, mark: usize, keep: bool) {
+        let mut journal = self.journal.borrow_mut();
+        if !keep {
+            let at = mark.min(journal.len());
+            let undone = journal.split_off(at);
+            let mut rows = self.rows.borrow_mut();
+            let mut changed = self.changed.borrow_mut();
+            for replaced in undone.into_iter().rev() {
+                let at = rows.iter().position(|(t, _)| *t == replaced.table);
+                match (at, replaced.row) {
+                    (Some(at), Some(row)) => rows[at].1 = row,
+                    (Some(at), None) => drop(rows.remove(at)),
+                    (None, Some(row)) => rows.push((replaced.table.clone(), row)),
+                    (None, None) => {}
+                }
+                if !replaced.changed {
+                    changed.retain(|t| **t != *replaced.table);
+                }
+            }
+            self.bump();
+        }
+        self.depth.set(self.depth.get().saturating_sub(1));
+        if self.depth.get() == 0 {
+            journal.clear();
+        }
     }
 
     /// Records a change handles must notice (an index table deleted).
@@ -514,6 +587,8 @@ pub(crate) struct SchemaCache {
 struct CacheInner {
     generation: u64,
     rows: HashMap<String, Row>,
+    /// The engine's count of writes from outside the layer the rows match.
+    foreign: u64,
 }
 
 impl SchemaCache {
@@ -527,6 +602,20 @@ impl SchemaCache {
         self.inner
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Forgets every row if the engine was written from outside the layer
+    /// (`foreign` is the engine's count of such writes) since they were seen.
+    pub(crate) fn sync(&self, foreign: u64) {
+        if self.read().foreign == foreign {
+            return;
+        }
+        let mut inner = self.write();
+        if inner.foreign != foreign {
+            inner.rows.clear();
+            inner.foreign = foreign;
+            inner.generation += 2;
+        }
     }
 
     /// The current generation.

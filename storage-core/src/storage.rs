@@ -96,9 +96,15 @@ impl Drop for WriterGuard<'_> {
 impl Shared {
     /// The cache generation, if the engine is one this process alone writes.
     fn cache_generation(&self) -> Option<u64> {
-        self.engine
-            .is_exclusive()
-            .then(|| self.schemas.generation())
+        if !self.engine.is_exclusive() {
+            return None;
+        }
+        let foreign = self.engine.foreign_writes();
+        if !foreign.is_multiple_of(2) {
+            return None;
+        }
+        self.schemas.sync(foreign);
+        Some(self.schemas.generation())
     }
 
     pub(crate) fn take_scratch(&self) -> Vec<u8> {

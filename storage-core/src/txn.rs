@@ -10,7 +10,9 @@ use core::cell::RefCell;
 use std::any::Any;
 use std::sync::Arc;
 
-use crate::backend::{AnyRead, AnyTable, AnyWrite, ReadTable as _, Savepoint, WriteTable as _};
+use crate::backend::{
+    AnyRead, AnyTable, AnyWrite, Direction, ReadTable as _, Savepoint, WriteTable as _,
+};
 use crate::error::{Error, Result};
 use crate::index::{RecordInfo, RecordMeta, has};
 use crate::key::IntoKeyBytes;
@@ -165,8 +167,6 @@ pub struct WriteTransaction<'t> {
     /// The table a write failed on after changing part of the transaction:
     /// then the transaction must not commit.
     incomplete: RefCell<Option<String>>,
-    /// Savepoints open: a failure inside one is undone by its rollback.
-    savepoints: core::cell::Cell<usize>,
     /// The buffer values are serialized into, reused across transactions.
     scratch: RefCell<Vec<u8>>,
     /// Record tables written here whose indexes are not all built: they are
@@ -191,7 +191,6 @@ impl<'t> WriteTransaction<'t> {
             catalog: Catalog::default(),
             generation,
             incomplete: RefCell::new(None),
-            savepoints: core::cell::Cell::new(0),
             scratch: RefCell::new(shared.take_scratch()),
             retry: RefCell::new(Vec::new()),
         }
@@ -281,8 +280,28 @@ impl<'t> WriteTransaction<'t> {
     fn clear_indexes(&self, meta: &RecordMeta, mask: u64) -> Result<()> {
         for (i, def) in meta.schema.indexes.iter().enumerate() {
             if has(mask, i) {
-                self.txn
-                    .delete_table(&index_table(meta.schema.table, def.name))?;
+                self.empty_table(&index_table(meta.schema.table, def.name))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Empties the table `name`: deletes it, or, under a savepoint (which
+    /// cannot undo a deletion), removes its entries one by one, so that a
+    /// rollback puts them back.
+    fn empty_table(&self, name: &str) -> Result<()> {
+        if self.catalog.depth() == 0 {
+            self.txn.delete_table(name)?;
+        } else {
+            let table = self.txn.table(name)?;
+            let mut keys = Vec::new();
+            let all = (core::ops::Bound::Unbounded, core::ops::Bound::Unbounded);
+            table.scan(all, Direction::Forward, |key, _| {
+                keys.push(key.to_vec());
+                Ok(core::ops::ControlFlow::Continue(()))
+            })?;
+            for key in keys {
+                table.remove(&key, |_| ())?;
             }
         }
         self.catalog.bump();
@@ -303,7 +322,7 @@ impl<'t> WriteTransaction<'t> {
         for stale in &plan.stale {
             // `StoredRow::decode` refused names that are not identifiers,
             // so this is an index table of this table and no other.
-            self.txn.delete_table(&index_table(name, stale))?;
+            self.empty_table(&index_table(name, stale))?;
         }
         let build = if has_row {
             plan.missing
@@ -384,33 +403,47 @@ impl<'t> WriteTransaction<'t> {
             .get_or_insert_with(|| table.to_owned());
     }
 
-    /// Runs `f`, which changes several things; if it fails outside a
-    /// savepoint, the transaction can no longer commit.
+    /// Runs `f`, which changes tables in ways no savepoint undoes (it
+    /// deletes or renames them): if it fails or panics, the transaction can
+    /// no longer commit.
     pub(crate) fn all_or_nothing<T>(
         &self,
         table: &str,
         f: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
+        struct Unwinding<'a, 't>(&'a WriteTransaction<'t>, &'a str);
+        impl Drop for Unwinding<'_, '_> {
+            fn drop(&mut self) {
+                self.0.mark_incomplete(self.1);
+            }
+        }
+        let unwinding = Unwinding(self, table);
         let result = f();
-        if result.is_err() && self.savepoints.get() == 0 {
+        core::mem::forget(unwinding);
+        if result.is_err() {
             self.mark_incomplete(table);
         }
         result
     }
 
-    pub(crate) fn savepoint(&self) -> Savepoint {
-        self.savepoints.set(self.savepoints.get() + 1);
-        self.txn.savepoint()
+    /// Runs `f` under a savepoint of its own: if it fails (or panics), what
+    /// it wrote is undone, whatever savepoint it runs inside, and its error
+    /// is returned.
+    pub(crate) fn atomic<T>(&self, table: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let undo = self.undo_point(table);
+        let result = f();
+        undo.end(result.is_ok());
+        result
     }
 
-    /// Ends `savepoint`: keeps its writes if `keep`, else undoes them (and
-    /// if that fails, the transaction cannot commit).
-    pub(crate) fn end_savepoint(&self, savepoint: Savepoint, table: &str, keep: bool) {
-        self.savepoints.set(self.savepoints.get().saturating_sub(1));
-        if keep {
-            self.txn.release(savepoint);
-        } else if self.txn.rollback_to(savepoint).is_err() {
-            self.mark_incomplete(table);
+    /// A savepoint of the engine's tables and of the catalog's rows, for
+    /// writes to `table`.
+    pub(crate) fn undo_point<'a>(&'a self, table: &'a str) -> UndoPoint<'a, 't> {
+        UndoPoint {
+            tx: self,
+            table,
+            engine: Some(self.txn.savepoint()),
+            catalog: self.catalog.mark(),
         }
     }
 
@@ -445,6 +478,10 @@ impl<'t> WriteTransaction<'t> {
         let retry = core::mem::take(&mut *self.retry.borrow_mut());
         for (name, meta) in retry {
             let row = self.row(&name)?;
+            if !row.as_deref().is_some_and(|row| row.holds(meta.schema)) {
+                // Migrated since the write: the new type's open built its indexes.
+                continue;
+            }
             let plan = schema::plan(meta.schema, row.as_deref())?;
             let pending = plan.pending.iter().fold(0, |mask, (i, _)| mask | (1 << i));
             if pending == 0 {
@@ -495,6 +532,44 @@ impl<'t> WriteTransaction<'t> {
     /// A [`WriteBatch`] on the table `name`: puts with any key and value types.
     pub fn batch(&self, name: &str) -> WriteBatch<'_> {
         WriteBatch::new(self, TableName::new(name))
+    }
+}
+
+/// A savepoint of a [`WriteTransaction`], from
+/// [`undo_point`](WriteTransaction::undo_point). [`end`](Self::end) keeps or
+/// undoes what was written since; dropped without it (a panic unwinding
+/// through the write), it undoes.
+pub(crate) struct UndoPoint<'a, 't> {
+    tx: &'a WriteTransaction<'t>,
+    table: &'a str,
+    engine: Option<Savepoint>,
+    catalog: usize,
+}
+
+impl UndoPoint<'_, '_> {
+    /// Keeps what was written since the savepoint if `keep`, else undoes it
+    /// (and if that fails, the transaction cannot commit).
+    pub(crate) fn end(mut self, keep: bool) {
+        self.finish(keep);
+    }
+
+    fn finish(&mut self, keep: bool) {
+        let Some(savepoint) = self.engine.take() else {
+            return;
+        };
+        let tx = self.tx;
+        if keep {
+            tx.txn.release(savepoint);
+        } else if tx.txn.rollback_to(savepoint).is_err() {
+            tx.mark_incomplete(self.table);
+        }
+        tx.catalog.end(self.catalog, keep);
+    }
+}
+
+impl Drop for UndoPoint<'_, '_> {
+    fn drop(&mut self) {
+        self.finish(false);
     }
 }
 

@@ -183,10 +183,25 @@ fn index_values(record: &Record<'_>, krate: &Path) -> TokenStream {
         let value_type = index_value_type(record, index);
         quote!(#number => #krate::__private::show_part::<#value_type>(bytes),)
     });
+    let entries = record.indexes.iter().enumerate().map(|(number, index)| {
+        let value_type = index_value_type(record, index);
+        if index.unique {
+            quote!(#number => #krate::__private::show_part::<#value_type>(bytes),)
+        } else {
+            quote!(#number => #krate::__private::show_entry::<#value_type, <Self as #krate::StoredRecord>::Key>(bytes),)
+        }
+    });
     quote! {
         fn show_index_value(index: usize, bytes: &[u8]) -> ::std::string::String {
             match index {
                 #(#shown)*
+                _ => #krate::__private::show_part::<#krate::__private::Vec<u8>>(bytes),
+            }
+        }
+
+        fn show_index_entry(index: usize, bytes: &[u8]) -> ::std::string::String {
+            match index {
+                #(#entries)*
                 _ => #krate::__private::show_part::<#krate::__private::Vec<u8>>(bytes),
             }
         }
@@ -578,18 +593,28 @@ fn fields(krate: &Path, members: &[Member<'_>]) -> TokenStream {
     let fields = members.iter().map(|member| {
         let name = &member.name;
         let ty = member.ty;
+        // The describer by a call-site name, so that a derive on an item
+        // passed through `macro_rules!` still finds it.
+        let d = syn::Ident::new("__d", proc_macro2::Span::call_site());
         let layout = match &member.with {
             Some(with) => {
                 let shown = types::compact(&quote!(#with).to_string());
+                let field = types::compact(&quote!(#ty).to_string());
                 quote! {
                     #krate::Layout::Opaque {
                         name: <::std::string::String as ::core::convert::From<&str>>::from(#shown),
+                        field: <::std::string::String as ::core::convert::From<&str>>::from(#field),
+                        of: {
+                            #[allow(unused_imports)]
+                            use #krate::layout::__probe::{Known as _, Unknown as _};
+                            (&#krate::layout::__probe::Probe::<#ty>::new()).of(#d)
+                        },
                         size: ::core::mem::size_of::<<#with as #rkyv::with::ArchiveWith<#ty>>::Archived>(),
                         align: ::core::mem::align_of::<<#with as #rkyv::with::ArchiveWith<#ty>>::Archived>(),
                     }
                 }
             }
-            None => quote_spanned!(ty.span()=> <#ty as #krate::StoredType>::layout(__d)),
+            None => quote_spanned!(ty.span()=> <#ty as #krate::StoredType>::layout(#d)),
         };
         quote!(#krate::layout::Field::new(#name, #layout))
     });
@@ -689,6 +714,13 @@ fn migration(record: &Record<'_>, krate: &Path) -> (TokenStream, TokenStream, To
                 <#from as #krate::StoredRecord>::__upgrade(version, bytes),
                 |older| ::core::result::Result::map(older, #convert),
             )
+        }
+
+        fn __show_key(version: u32, bytes: &[u8]) -> ::std::string::String {
+            if version == #version {
+                return #krate::__private::show_key::<<Self as #krate::StoredRecord>::Key>(bytes);
+            }
+            <#from as #krate::StoredRecord>::__show_key(version, bytes)
         }
     };
     let newer =

@@ -111,7 +111,9 @@ pub trait ReadTxn {
 /// Savepoints nest: [`rollback_to`](Self::rollback_to) undoes every insert
 /// and remove made since its savepoint, in any table, and
 /// [`release`](Self::release) keeps them. While a savepoint is outstanding,
-/// [`delete_table`](Self::delete_table) is refused.
+/// [`delete_table`](Self::delete_table) and
+/// [`rename_table`](Self::rename_table) are refused (the layer empties a
+/// table key by key instead, which a rollback undoes).
 pub trait WriteTxn {
     /// A handle on one table, cheap to clone.
     type Table<'t>: WriteTable + Clone
@@ -268,9 +270,19 @@ impl Engine {
 
     pub(crate) fn write<R>(&self, mut f: impl FnMut(AnyWrite<'_>) -> Result<R>) -> Result<R> {
         match self {
-            Engine::Redb(redb) => redb.write(|txn| f(AnyWrite::Redb(*txn))),
+            Engine::Redb(redb) => redb.write_owned(|txn| f(AnyWrite::Redb(*txn))),
             #[cfg(feature = "etcd")]
             Engine::Etcd(etcd) => etcd.write(|txn| f(AnyWrite::Etcd(txn))),
+        }
+    }
+
+    /// Counts the writes made to the engine from outside the layer, twice
+    /// each (odd while one runs).
+    pub(crate) fn foreign_writes(&self) -> u64 {
+        match self {
+            Engine::Redb(redb) => redb.foreign_writes(),
+            #[cfg(feature = "etcd")]
+            Engine::Etcd(_) => 0,
         }
     }
 

@@ -43,12 +43,27 @@ pub(crate) struct OpenOptions {
 ///
 /// Reach it with `storage.backend().redb()`. Everything `storage` stores is
 /// in it as plain redb tables of `&[u8]` keys and values.
+///
+/// Its [`Store`] implementation is the engine under the typed layer. **What
+/// is written through [`Store::write`] directly is outside this crate's
+/// guarantees**, like what is written through [`database`](Self::database):
+/// it bypasses the owner rule, schema checks and index upkeep. The layer
+/// notices such writes (it reloads the schema rows it had cached), reads
+/// stay validated, and [`Storage::verify`](crate::Storage::verify) reports
+/// what was broken. A write started inside another write on the same thread
+/// returns [`Error::NestedWrite`] instead of waiting for itself.
 pub struct RedbBackend {
     db: ::redb::Database,
     durability: Durability,
     /// The undo log handed to each write transaction in turn, so that its
     /// buffers are reused.
     undo: std::sync::Mutex<Undo>,
+    /// The thread inside a write transaction: redb's writer lock is not
+    /// reentrant.
+    writer: std::sync::Mutex<Option<std::thread::ThreadId>>,
+    /// Counts the writes through [`Store::write`] from outside the layer,
+    /// twice each (odd while one runs).
+    foreign: std::sync::atomic::AtomicU64,
 }
 
 impl core::fmt::Debug for RedbBackend {
@@ -124,6 +139,70 @@ impl RedbBackend {
             db,
             durability: options.durability,
             undo: std::sync::Mutex::new(Undo::default()),
+            writer: std::sync::Mutex::new(None),
+            foreign: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Counts the writes through [`Store::write`] from outside the layer,
+    /// twice each: odd while one runs.
+    pub(crate) fn foreign_writes(&self) -> u64 {
+        self.foreign.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// A write transaction of the typed layer.
+    pub(crate) fn write_owned<R>(
+        &self,
+        mut f: impl FnMut(&RedbWrite<'_>) -> Result<R>,
+    ) -> Result<R> {
+        let me = std::thread::current().id();
+        if *lock(&self.writer) == Some(me) {
+            return Err(Error::NestedWrite);
+        }
+        let mut txn = self.db.begin_write().map_err(|e| error(None, e))?;
+        *lock(&self.writer) = Some(me);
+        struct Leaving<'a>(
+            &'a std::sync::Mutex<Option<std::thread::ThreadId>>,
+            std::thread::ThreadId,
+        );
+        impl Drop for Leaving<'_> {
+            fn drop(&mut self) {
+                let mut writer = lock(self.0);
+                // The next writer may have begun once redb let it.
+                if *writer == Some(self.1) {
+                    *writer = None;
+                }
+            }
+        }
+        let _leaving = Leaving(&self.writer, me);
+        let durability = match self.durability {
+            Durability::Immediate => ::redb::Durability::Immediate,
+            Durability::None => ::redb::Durability::None,
+        };
+        txn.set_durability(durability).map_err(|e| error(None, e))?;
+        let undo = core::mem::take(&mut *lock(&self.undo));
+        let (result, mut undo) = {
+            let state = Write {
+                txn: &txn,
+                slots: RefCell::new(Vec::new()),
+                undo: RefCell::new(undo),
+            };
+            let result = f(&RedbWrite { state: &state });
+            state.close();
+            (result, state.undo.into_inner())
+        };
+        undo.reset();
+        *lock(&self.undo) = undo;
+        match result {
+            Ok(value) => {
+                txn.commit().map_err(|e| error(None, e))?;
+                Ok(value)
+            }
+            Err(e) => {
+                // The rollback's own failure is secondary to the closure's error.
+                let _ = txn.abort();
+                Err(e)
+            }
         }
     }
 
@@ -160,37 +239,17 @@ impl Store for RedbBackend {
         result
     }
 
-    fn write<R>(&self, mut f: impl FnMut(&RedbWrite<'_>) -> Result<R>) -> Result<R> {
-        let mut txn = self.db.begin_write().map_err(|e| error(None, e))?;
-        let durability = match self.durability {
-            Durability::Immediate => ::redb::Durability::Immediate,
-            Durability::None => ::redb::Durability::None,
-        };
-        txn.set_durability(durability).map_err(|e| error(None, e))?;
-        let undo = core::mem::take(&mut *lock(&self.undo));
-        let (result, mut undo) = {
-            let state = Write {
-                txn: &txn,
-                slots: RefCell::new(Vec::new()),
-                undo: RefCell::new(undo),
-            };
-            let result = f(&RedbWrite { state: &state });
-            state.close();
-            (result, state.undo.into_inner())
-        };
-        undo.reset();
-        *lock(&self.undo) = undo;
-        match result {
-            Ok(value) => {
-                txn.commit().map_err(|e| error(None, e))?;
-                Ok(value)
-            }
-            Err(e) => {
-                // The rollback's own failure is secondary to the closure's error.
-                let _ = txn.abort();
-                Err(e)
+    fn write<R>(&self, f: impl FnMut(&RedbWrite<'_>) -> Result<R>) -> Result<R> {
+        use std::sync::atomic::Ordering;
+        struct Counted<'a>(&'a std::sync::atomic::AtomicU64);
+        impl Drop for Counted<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::AcqRel);
             }
         }
+        self.foreign.fetch_add(1, Ordering::AcqRel);
+        let _counted = Counted(&self.foreign);
+        self.write_owned(f)
     }
 
     fn is_exclusive(&self) -> bool {

@@ -184,9 +184,23 @@ impl<R: StoredRecord> Table<R::Key, R> {
     }
 
     /// Rebuilds every index of the record type in a transaction of its own;
-    /// see [`WriteTable::rebuild_indexes`].
+    /// see [`WriteTable::rebuild_indexes`]. A unique index that two records
+    /// hold one value of gives [`Error::UniqueIndexConflict`] after the
+    /// other indexes were rebuilt and committed; it stays unbuilt (its
+    /// queries give the same error) until a write removes the duplicate.
     pub fn rebuild_indexes(&self) -> Result<()> {
-        self.write(|table| table.rebuild_indexes())
+        let mut conflict = None;
+        self.write(|table| {
+            conflict = None;
+            match table.rebuild_indexes() {
+                Err(e @ Error::UniqueIndexConflict { .. }) => {
+                    conflict = Some(e);
+                    Ok(())
+                }
+                done => done,
+            }
+        })?;
+        conflict.map_or(Ok(()), Err)
     }
 
     /// Runs an index query in a read transaction; if the index is not built
@@ -201,7 +215,10 @@ impl<R: StoredRecord> Table<R::Key, R> {
             |table: &ReadTable<'_, R::Key, R>| table.with_opened(|o| Ok(has(o.kept, index)));
         let first = self.read(|table| match ready(table)? {
             true => run(table).map(Some),
-            false => Ok(None),
+            false => match table.known_conflict(index)? {
+                Some(conflict) => Err(conflict),
+                None => Ok(None),
+            },
         })?;
         if let Some(done) = first {
             return Ok(done);

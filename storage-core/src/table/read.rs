@@ -222,7 +222,13 @@ impl<'tx, K: IntoKeyBytes, V: StoredValue> ReadTable<'tx, K, V> {
     }
 
     fn bytes_range(&self, bounds: (Bound<KeyBuf>, Bound<KeyBuf>)) -> Result<Range<'tx, K::Key, V>> {
-        self.with_opened(|opened| Ok(Range::new(opened.table.clone(), bounds)))
+        self.with_opened(|opened| {
+            let range = Range::new(opened.table.clone(), bounds);
+            Ok(match (self.txn, &self.record) {
+                (Txn::Write(tx), Some(record)) => range.of_record(tx, record.schema),
+                _ => range,
+            })
+        })
     }
 
     /// Folds every entry, in key order, into an accumulator; see
@@ -272,6 +278,21 @@ where
 }
 
 impl<'tx, R: StoredRecord> ReadTable<'tx, R::Key, R> {
+    /// In a read transaction, the [`Error::UniqueIndexConflict`] the stored
+    /// row of `R`'s very version records for the unique index `index`: no
+    /// build can succeed until a write through `R` changes the table (and
+    /// such writes try the build again themselves).
+    pub(crate) fn known_conflict(&self, index: usize) -> Result<Option<Error>> {
+        let (Txn::Read(tx), Some(def)) = (self.txn, R::SCHEMA.indexes.get(index)) else {
+            return Ok(None);
+        };
+        let current = tx.row(&self.name)?.is_some_and(|row| row.holds(R::SCHEMA));
+        Ok(match tx.unbuilt(&self.name, def) {
+            conflict @ Error::UniqueIndexConflict { .. } if current => Some(conflict),
+            _ => None,
+        })
+    }
+
     /// Runs `f` with the record table and the table of index `index`, if
     /// the index is built.
     fn with_index<T>(

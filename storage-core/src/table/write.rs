@@ -2,10 +2,12 @@
 //!
 //! Every write through a record type keeps its indexes exact: what can be
 //! refused (a value that does not serialize, a unique clash) is found before
-//! anything changes; what fails after that (an engine error) leaves the
-//! transaction unable to commit. A batch runs under a savepoint: if one of
-//! its items fails, every item before it is undone and the transaction is as
-//! it was before the batch.
+//! anything changes; a write that fails after changing some of its entries
+//! (an engine error, a table in use) runs under a savepoint of its own and
+//! is undone, whatever runs around it. A batch runs under a savepoint too:
+//! if one of its items fails, or a panic unwinds through it, every item
+//! before it is undone and the transaction is as it was before the batch.
+//! Only when an undo itself fails is the transaction left unable to commit.
 
 use core::borrow::Borrow;
 use core::ops::Deref;
@@ -60,9 +62,10 @@ impl<'tx, K, V> WriteTable<'tx, K, V> {
         // a savepoint does not undo.
         self.with_opened(|_| Ok(()))?;
         let tx = self.tx;
-        let savepoint = tx.savepoint();
+        let name = self.read.name.clone();
+        let undo = tx.undo_point(&name);
         let result = f(self);
-        tx.end_savepoint(savepoint, &self.read.name, result.is_ok());
+        undo.end(result.is_ok());
         result
     }
 
@@ -144,8 +147,7 @@ impl<'tx, K: IntoKeyBytes, V: StoredValue> WriteTable<'tx, K, V> {
     ///
     /// Everything that can be refused is checked before anything changes:
     /// the record is serialized and the unique indexes are consulted first.
-    /// What can still fail after that (an engine error) leaves the
-    /// transaction unable to commit.
+    /// What can still fail after that (an engine error) is undone.
     fn store_record(&self, record: &RecordInfo<V>, key: &[u8], value: &V) -> Result<()> {
         self.with_opened(|opened| {
             let main = table(opened, &self.name)?;
@@ -158,7 +160,7 @@ impl<'tx, K: IntoKeyBytes, V: StoredValue> WriteTable<'tx, K, V> {
                 let old = record.stored(main, key, opened.kept)?;
                 let new = record.entries(value, opened.kept);
                 record.check_unique(main, indexes, key, &old, &new)?;
-                self.tx.all_or_nothing(&self.name, || {
+                self.tx.atomic(&self.name, || {
                     record.apply(indexes, key, &old, Some(&new), opened.kept)?;
                     main.insert(key, bytes)
                 })
@@ -180,7 +182,7 @@ impl<'tx, K: IntoKeyBytes, V: StoredValue> WriteTable<'tx, K, V> {
                 return Ok(false);
             }
             let indexes = self.index_tables()?;
-            self.tx.all_or_nothing(&self.name, || {
+            self.tx.atomic(&self.name, || {
                 record.apply(indexes, key, &old, None, opened.kept)?;
                 main.remove(key, |old| old.is_some())
             })
