@@ -166,6 +166,8 @@ struct Stats {
     refused: u64,
     aborted: u64,
     snapshots: u64,
+    /// Panics caught inside a write closure, the transaction going on.
+    caught: u64,
 }
 
 /// Whether the refusal `err` of writing `(id, rec)` is justified by `model`.
@@ -197,13 +199,14 @@ fn write_op(
     model: &mut Model,
     owned: bool,
     stats: &mut Stats,
+    nested: bool,
 ) -> bool {
     let kind = KINDS[rng.below(3) as usize];
     let (id, r) = rec(rng);
     macro_rules! on {
         ($module:ident) => {{
             let mut table = tx.records::<$module::Person>();
-            match rng.below(6) {
+            match rng.below(if nested { 6 } else { 8 }) {
                 0 | 1 => match table.insert(&person!($module, id, r)) {
                     Ok(()) => {
                         model.insert(id, r);
@@ -266,6 +269,56 @@ fn write_op(
                         }
                         Err(Error::KeyMismatch { .. }) => assert_ne!(key, id),
                         Err(e) => assert!(justified(&e, model, id, &r, owned), "refused put: {e}"),
+                    }
+                }
+                6 | 7 => {
+                    // A batch whose iterator writes through any record type
+                    // while the batch runs (or panics, the panic caught):
+                    // those writes are the batch's, kept or undone with it.
+                    let items: Vec<(u16, Rec)> = (0..1 + rng.below(3)).map(|_| rec(rng)).collect();
+                    let seeds: Vec<u64> = items.iter().map(|_| rng.next()).collect();
+                    let panic_at = rng
+                        .chance(30)
+                        .then(|| rng.below(items.len() as u64) as usize);
+                    let inner = std::cell::RefCell::new((model.clone(), Stats::default()));
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        table.insert_batch(items.iter().enumerate().map(|(i, (id, r))| {
+                            let (at, stats) = &mut *inner.borrow_mut();
+                            if i > 0 {
+                                let (id, r) = &items[i - 1];
+                                at.insert(*id, r.clone());
+                            }
+                            if panic_at == Some(i) {
+                                std::panic::panic_any(PROVOKED);
+                            }
+                            write_op(tx, &mut Rng(seeds[i]), at, owned, stats, true);
+                            person!($module, *id, r)
+                        }))
+                    }));
+                    let (mut at, inner_stats) = inner.into_inner();
+                    match result {
+                        Ok(Ok(())) => {
+                            let (id, r) = &items[items.len() - 1];
+                            at.insert(*id, r.clone());
+                            *model = at;
+                            stats.writes += 1 + inner_stats.writes;
+                        }
+                        Ok(Err(e)) => {
+                            let item = match &e {
+                                Error::Batch { item, .. } => *item,
+                                other => panic!("a batch fails as a batch: {other}"),
+                            };
+                            let (id, r) = &items[item - 1];
+                            assert!(
+                                justified(&e, &at, *id, r, owned),
+                                "refused reentrant batch item {item}: {e}"
+                            );
+                            stats.refused += 1;
+                        }
+                        Err(payload) if payload.downcast_ref::<&str>() == Some(&PROVOKED) => {
+                            stats.caught += 1;
+                        }
+                        Err(payload) => std::panic::resume_unwind(payload),
                     }
                 }
                 _ => {
@@ -428,7 +481,7 @@ fn step(storage: &Storage, rng: &mut Rng, world: &mut World, depth: u32) {
                 let mut rng = Rng(seed);
                 next = world.model.clone();
                 for _ in 0..ops {
-                    opened |= write_op(tx, &mut rng, &mut next, owned, &mut stats);
+                    opened |= write_op(tx, &mut rng, &mut next, owned, &mut stats, false);
                 }
                 match ending {
                     0 => Err(Error::abort("rolled back")),
@@ -438,6 +491,7 @@ fn step(storage: &Storage, rng: &mut Rng, world: &mut World, depth: u32) {
             });
             world.stats.writes += stats.writes;
             world.stats.refused += stats.refused;
+            world.stats.caught += stats.caught;
             match result {
                 Ok(()) => {
                     world.model = next;
