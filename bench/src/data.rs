@@ -42,6 +42,34 @@ pub fn user(id: u64) -> User {
     }
 }
 
+/// The same user, keeping a durable change log (the feed benchmark).
+#[derive(Clone, StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[stored(table = "users_logged", changes)]
+pub struct UserLogged {
+    #[key]
+    pub id: u64,
+    pub name: String,
+    pub email: String,
+    pub age: u32,
+    pub active: bool,
+    pub tags: Vec<String>,
+    pub bio: String,
+}
+
+impl From<&User> for UserLogged {
+    fn from(u: &User) -> Self {
+        UserLogged {
+            id: u.id,
+            name: u.name.clone(),
+            email: u.email.clone(),
+            age: u.age,
+            active: u.active,
+            tags: u.tags.clone(),
+            bio: u.bio.clone(),
+        }
+    }
+}
+
 /// The same user with one unique index (engine 4 and native_db).
 #[derive(Clone, StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 #[stored(table = "users1")]

@@ -16,6 +16,8 @@
 mod alloc;
 mod data;
 mod engines;
+mod etcd;
+mod feed;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -38,6 +40,10 @@ struct Config {
     no_rss: bool,
     /// Measure the peak memory of this engine alone, then exit.
     rss_child: Option<usize>,
+    /// The etcd comparison instead of the embedded one.
+    etcd: bool,
+    /// The change feed's costs instead.
+    feed: bool,
     args: Vec<String>,
 }
 
@@ -54,11 +60,23 @@ fn config() -> Config {
             })
     };
     let quick = args.iter().any(|a| a == "--quick");
-    let n = value("-n").unwrap_or(if quick { 20_000 } else { 1_000_000 });
+    let etcd = args.iter().any(|a| a == "--etcd");
+    let feed = args.iter().any(|a| a == "--feed");
+    let n = value("-n").unwrap_or(match (quick, etcd || feed) {
+        (true, true) => 2_000,
+        (true, false) => 20_000,
+        (false, true) if feed => 200_000,
+        (false, true) => 10_000,
+        (false, false) => 1_000_000,
+    });
     Config {
         n,
         reps: value("--reps").unwrap_or(if quick { 1 } else { 3 }),
-        commits: value("--commits").unwrap_or(if quick { 100 } else { 2_000 }),
+        commits: value("--commits").unwrap_or(match (quick, etcd) {
+            (true, _) => 100,
+            (false, true) => 300,
+            (false, false) => 2_000,
+        }),
         reads: value("--reads").unwrap_or(n),
         chunks: 10,
         quick,
@@ -69,6 +87,8 @@ fn config() -> Config {
             .cloned(),
         no_rss: args.iter().any(|a| a == "--no-rss"),
         rss_child: value("--rss-child"),
+        etcd,
+        feed,
         args: args.clone(),
     }
 }
@@ -427,6 +447,14 @@ pub fn run() {
         rss_child(&config, engine);
         return;
     }
+    if config.etcd {
+        run_etcd(&config);
+        return;
+    }
+    if config.feed {
+        run_feed(&config);
+        return;
+    }
     let started = Instant::now();
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -729,4 +757,197 @@ fn report(
         false,
         "",
     );
+}
+
+/// The workloads of the etcd comparison.
+const ETCD_WORKLOADS: &[(Work, &str)] = &[
+    (Work::BulkInsert, "bulk insert (100 per transaction)"),
+    (Work::SingleCommits, "single commits"),
+    (Work::PointReads, "random point read, one field, validated"),
+    (Work::FullScan, "full scan counting `active` (records/s)"),
+    (Work::RangeScans, "range scans of 1% of keys (records/s)"),
+];
+
+/// `--etcd`: `storage` against a hand-written client on a three-member
+/// cluster started here.
+fn run_etcd(config: &Config) {
+    let started = Instant::now();
+    let Some(cluster) = etcd::start() else {
+        println!(
+            "storage-bench --etcd: no `etcd` binary on the PATH (Debian: apt-get install etcd-server)"
+        );
+        return;
+    };
+    println!(
+        "storage-bench --etcd: N = {}, {} repetitions, {} single commits, {} point reads; \
+         a 3-member etcd cluster ({}) on loopback on this machine, fsync on, default limits",
+        config.n,
+        config.reps,
+        config.commits,
+        config.reads,
+        etcd_version(),
+    );
+    let input = input(config);
+    let read = etcd::Layer::open(&cluster.endpoints, "read");
+    for batch in input.users.chunks(etcd::BATCH) {
+        read.records::<data::User>()
+            .insert_batch(batch)
+            .expect("load users");
+    }
+    let mut baseline = etcd::Baseline::new(&cluster.endpoints);
+    baseline.put_all(b"raw-read/", &input.users);
+    println!("loaded in {:.1?}", started.elapsed());
+    let mut engines: Vec<Box<dyn Engine>> = vec![
+        Box::new(baseline),
+        Box::new(etcd::Layer::new(&cluster.endpoints, read)),
+    ];
+    let names: Vec<&'static str> = engines.iter().map(|e| e.name()).collect();
+    let scans = 3;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut results: Vec<Vec<Vec<Sample>>> =
+        vec![vec![Vec::new(); engines.len()]; ETCD_WORKLOADS.len()];
+    for rep in 0..config.reps {
+        for engine in engines.iter_mut() {
+            engine.create(dir.path());
+        }
+        for (w, (work, _)) in ETCD_WORKLOADS.iter().enumerate() {
+            let samples = measure(&mut engines, *work, &input, config.chunks, scans, rep);
+            for (e, sample) in samples.into_iter().enumerate() {
+                if let Some(sample) = sample {
+                    results[w][e].push(sample);
+                }
+            }
+        }
+        for engine in engines.iter_mut() {
+            engine.close();
+        }
+        println!("repetition {} done at {:.1?}", rep + 1, started.elapsed());
+    }
+    println!(
+        "\n## Results on etcd (ops/s, median of {} [min..max])\n",
+        config.reps
+    );
+    println!(
+        "| workload | {} | {} | storage ÷ hand-written |\n|---|---|---|---|",
+        names[0], names[1]
+    );
+    for (w, (work, label)) in ETCD_WORKLOADS.iter().enumerate() {
+        let (len, per) = size(*work, &input, scans);
+        let ops = len as f64 * per;
+        let row: Vec<Stat> = results[w].iter().map(|s| stat(s, ops)).collect();
+        let shown = |s: &Stat| format!("{} [{}..{}]", human(s.median), human(s.min), human(s.max));
+        println!(
+            "| {label} | {} | {} | {:.2}× |",
+            shown(&row[0]),
+            shown(&row[1]),
+            row[1].median / row[0].median
+        );
+    }
+    println!("\nfinished in {:.1?}", started.elapsed());
+}
+
+fn etcd_version() -> String {
+    std::process::Command::new("etcd")
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(|l| l.trim().to_owned())
+        })
+        .unwrap_or_else(|| "etcd".to_owned())
+}
+
+/// `--feed`: bulk inserts with and without the change feed, and its latency.
+fn run_feed(config: &Config) {
+    let started = Instant::now();
+    println!(
+        "storage-bench --feed: N = {}, {} repetitions, {} single commits for the latency; {} ({} cores)",
+        config.n,
+        config.reps,
+        config.commits,
+        cpu(),
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+    );
+    let input = input(config);
+    let mut engines = feed::variants(&input);
+    let names: Vec<&'static str> = engines.iter().map(|e| e.name()).collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); engines.len()];
+    for rep in 0..config.reps {
+        let rep_dir = tempfile::tempdir_in(dir.path()).expect("rep dir");
+        for engine in engines.iter_mut() {
+            engine.create(rep_dir.path());
+        }
+        let measured = measure(
+            &mut engines,
+            Work::BulkInsert,
+            &input,
+            config.chunks,
+            1,
+            rep,
+        );
+        for (e, sample) in measured.into_iter().enumerate() {
+            if let Some(sample) = sample {
+                samples[e].push(sample);
+            }
+        }
+        for engine in engines.iter_mut() {
+            engine.close();
+        }
+        println!("repetition {} done at {:.1?}", rep + 1, started.elapsed());
+    }
+    let ops = input.users.len() as f64;
+    let stats: Vec<Stat> = samples.iter().map(|s| stat(s, ops)).collect();
+    println!(
+        "\n## Bulk insert with the change feed (records/s, 1,000 per transaction, median of {} [min..max])\n",
+        config.reps
+    );
+    println!("| variant | records/s | ÷ no feed |\n|---|---|---|");
+    for (name, s) in names.iter().zip(&stats) {
+        println!(
+            "| {name} | {} [{}..{}] | {:.2}× |",
+            human(s.median),
+            human(s.min),
+            human(s.max),
+            s.median / stats[0].median
+        );
+    }
+    let (p50, p99, max) = feed::latency(&input, config.commits.min(input.users.len()));
+    println!(
+        "\n## Latency from `write` to the subscriber's thread ({} single commits, in memory)\n\n\
+         p50 {p50:.1?}, p99 {p99:.1?}, max {max:.1?}",
+        config.commits.min(input.users.len())
+    );
+    println!("\n## Targets\n\n| target | measured | goal | met |\n|---|---|---|---|");
+    let target = |name: &str, value: f64, goal: f64| {
+        println!(
+            "| {name} | {value:.2}× | ≥ {goal}× | {} |",
+            if value >= goal { "yes" } else { "**no**" }
+        );
+    };
+    target(
+        "1 idle subscriber ÷ no feed",
+        stats[1].median / stats[0].median,
+        0.95,
+    );
+    target(
+        "durable log ÷ no feed",
+        stats[4].median / stats[0].median,
+        0.85,
+    );
+    println!("\nfinished in {:.1?}", started.elapsed());
+}
+
+fn cpu() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned())
 }

@@ -231,6 +231,21 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// [`Changes::since`](crate::Changes::since) asked for changes after
+    /// `after`, but the log was trimmed and keeps them from `first` on:
+    /// the changes between are gone.
+    #[error(
+        "table `{table}`: the change log was trimmed: changes after {after} were asked for, the first kept is {first}"
+    )]
+    ChangesTrimmed {
+        /// The record table.
+        table: String,
+        /// The position asked for.
+        after: u64,
+        /// The first sequence number kept.
+        first: u64,
+    },
+
     /// An operation inside the transaction failed (or panicked) after it had
     /// changed what a savepoint cannot undo (an index build, a migration), or
     /// undoing a failed write failed. The transaction cannot commit and was
@@ -390,6 +405,7 @@ impl Error {
             | Error::KeyExists { table, .. }
             | Error::Batch { table, .. }
             | Error::Incomplete { table }
+            | Error::ChangesTrimmed { table, .. }
             | Error::TableInUse { table } => Some(table),
             Error::Backend { table, .. } => table.as_deref(),
             _ => None,

@@ -41,6 +41,14 @@ pub(crate) struct RecordMeta {
     pub(crate) show_value: fn(usize, &[u8]) -> String,
 }
 
+impl RecordMeta {
+    /// The value of index `index` of the stored record `bytes` into `out`;
+    /// false if it has none or the bytes do not validate.
+    pub(crate) fn stored_value(&self, bytes: &[u8], index: usize, out: &mut KeyBuf) -> bool {
+        (self.stored_index_value)(bytes, index, out).unwrap_or(false)
+    }
+}
+
 /// What a handle knows of its record type `V`: [`RecordMeta`], and how to
 /// get index values and the key out of a `V`.
 pub(crate) struct RecordInfo<V> {

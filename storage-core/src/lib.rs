@@ -41,6 +41,7 @@
 
 pub mod backend;
 mod error;
+mod feed;
 mod index;
 mod key;
 pub mod layout;
@@ -59,13 +60,18 @@ mod value;
 pub use crate::backend::EtcdBackend;
 pub use crate::backend::{Durability, Engine, RedbBackend};
 pub use crate::error::{BoxError, Error, Result, SchemaDifference};
+#[cfg(feature = "tokio")]
+pub use crate::feed::NoticeStream;
+pub use crate::feed::{
+    Change, ChangeKind, Changes, Commit, DEFAULT_CAPACITY, Follow, Image, Notice, Subscription,
+};
 pub use crate::key::{AsKey, FromKeyBytes, IntoKeyBytes, KeyBuf, KeyError, KeyPrefix};
 pub use crate::layout::{Layout, StoredType};
 pub use crate::lock::{LockOutcome, SchemaLockError, schema_lock};
 pub use crate::migrate::MigrationReport;
 pub use crate::ops::{Finding, Findings, IndexReport, VerifyReport};
 pub use crate::range::{Entry, Range};
-pub use crate::record::StoredRecord;
+pub use crate::record::{KeepsChanges, StoredRecord};
 pub use crate::schema::{IndexDef, SCHEMA_TABLE, Schema};
 #[cfg(feature = "etcd")]
 pub use crate::storage::EtcdBuilder;

@@ -184,6 +184,7 @@ impl WriteTransaction<'_> {
             }
             txn.delete_table(name)?;
             txn.rename_table(&staging, name)?;
+            crate::feed::restart_log(&txn, name)?;
             self.forget_row(name);
             Ok(done)
         })?;

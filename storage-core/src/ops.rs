@@ -197,7 +197,8 @@ impl Storage {
     /// transaction of its own). Returns what was found before the repair.
     /// Records that do not validate are reported, not changed. A unique index
     /// that two records hold one value of cannot be rebuilt: the other
-    /// indexes are, and then [`Error::UniqueIndexConflict`] names the records.
+    /// indexes are, and then [`Error::UniqueIndexConflict`](crate::Error::UniqueIndexConflict)
+    /// names the records.
     pub fn repair<R: StoredRecord>(&self) -> Result<VerifyReport> {
         let report = self.verify::<R>()?;
         if report.indexes.iter().any(|i| !i.is_clean()) {

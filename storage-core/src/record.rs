@@ -86,3 +86,12 @@ pub trait StoredRecord: StoredValue + StoredType {
         (version == Self::SCHEMA.version).then(|| crate::value::read_owned::<Self>(bytes))
     }
 }
+
+/// A record type that keeps a durable change log: `#[stored(changes)]`.
+/// [`Storage::changes`](crate::Storage::changes) takes only these.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` keeps no change log",
+    label = "`Storage::changes` reads the durable change log of a record type",
+    note = "add `changes` to its attribute: `#[stored(table = \"..\", changes)]`"
+)]
+pub trait KeepsChanges: StoredRecord {}

@@ -51,6 +51,8 @@ pub struct Schema {
     /// The schema of the record type this one migrates from
     /// (`#[stored(migrate_from = ..)]`).
     pub previous: Option<&'static Schema>,
+    /// Its changes are kept in a durable log (`#[stored(changes)]`).
+    pub changes: bool,
 }
 
 /// One secondary index of a record type.
@@ -713,6 +715,7 @@ mod tests {
         indexes: INDEXES,
         layout: users,
         previous: None,
+        changes: false,
     };
     static WITHOUT: Schema = Schema {
         indexes: &[],
@@ -722,6 +725,7 @@ mod tests {
         version: 2,
         layout: other,
         previous: Some(&WITH_INDEX),
+        changes: false,
         ..WITH_INDEX
     };
 

@@ -10,9 +10,10 @@ use crate::backend::{
     Direction, Durability, Engine, ReadTable as _, RedbBackend, redb::OpenOptions,
 };
 use crate::error::{Error, Result};
+use crate::feed::{Arena, Changes, Hub, Subscription};
 use crate::index::RecordInfo;
 use crate::key::IntoKeyBytes;
-use crate::record::StoredRecord;
+use crate::record::{KeepsChanges, StoredRecord};
 use crate::schema::SchemaCache;
 use crate::table::WriteBatch;
 use crate::table::{Table, TableName};
@@ -51,6 +52,18 @@ pub(crate) struct Shared {
     writers: Writers,
     /// Serialization buffer handed to each write transaction in turn.
     scratch: Mutex<Vec<u8>>,
+    /// The change feed's subscriptions.
+    pub(crate) hub: Arc<Hub>,
+    /// A change buffer handed to each write transaction in turn, when no
+    /// subscriber kept the last one.
+    arena: Mutex<Arena>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Subscriptions end once they hand out what they hold.
+        self.hub.close();
+    }
 }
 
 /// One write transaction at a time in this process, and none nested.
@@ -113,6 +126,11 @@ impl Shared {
 
     pub(crate) fn put_scratch(&self, scratch: Vec<u8>) {
         *lock(&self.scratch) = scratch;
+    }
+
+    /// The change buffer of the last transaction no subscriber holds, emptied.
+    pub(crate) fn take_arena(&self) -> Arena {
+        core::mem::take(&mut *lock(&self.arena))
     }
 }
 
@@ -287,6 +305,8 @@ impl Storage {
                 schemas: SchemaCache::default(),
                 writers: Writers::default(),
                 scratch: Mutex::new(Vec::new()),
+                hub: Arc::new(Hub::default()),
+                arena: Mutex::new(Arena::default()),
             }),
         }
     }
@@ -296,6 +316,83 @@ impl Storage {
     /// record type's indexes change; this is for repairs.
     pub fn rebuild_indexes<R: StoredRecord>(&self) -> Result<()> {
         self.records::<R>().rebuild_indexes()
+    }
+
+    /// Subscribes to the committed changes of the record type `R`: every
+    /// change of its table, or, narrowed with
+    /// [`keys`](Subscription::keys), [`key`](Subscription::key),
+    /// [`prefix`](Subscription::prefix) or an index (the generated
+    /// `{Record}Watch` trait), some of them. Changes arrive after their
+    /// commit, in commit order, one [`Notice::Commit`](crate::Notice::Commit)
+    /// per transaction with its changes in write order; never for a
+    /// transaction that failed. A subscriber that falls behind by more than
+    /// its [`capacity`](Subscription::capacity) gets
+    /// [`Notice::Lagged`](crate::Notice::Lagged) instead of what it missed;
+    /// writers never wait for it.
+    ///
+    /// ```
+    /// # fn main() -> storage::Result<()> {
+    /// use storage::{ChangeKind, Notice};
+    ///
+    /// #[derive(storage::StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+    /// #[stored(table = "users")]
+    /// struct User {
+    ///     #[key]
+    ///     id: u64,
+    ///     name: String,
+    /// }
+    ///
+    /// let storage = storage::Storage::in_memory()?;
+    /// let mut changes = storage.watch::<User>();
+    /// storage.records::<User>().insert(&User { id: 1, name: "Ann".into() })?;
+    /// storage.records::<User>().delete(1)?;
+    /// let Some(Ok(Notice::Commit(insert))) = changes.next() else { panic!() };
+    /// let change = &insert.changes()[0];
+    /// assert_eq!((change.kind(), *change.key()), (ChangeKind::Insert, 1));
+    /// assert_eq!(change.after().unwrap().get().name(), "Ann");
+    /// let Some(Ok(Notice::Commit(delete))) = changes.next() else { panic!() };
+    /// assert_eq!(delete.changes()[0].kind(), ChangeKind::Delete);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn watch<R: StoredRecord>(&self) -> Subscription<R> {
+        Subscription::new(self.hub())
+    }
+
+    /// The durable change log of the record type `R`, which keeps one
+    /// (`#[stored(changes)]`): every committed change, with its commit's
+    /// sequence number, readable after a restart.
+    ///
+    /// ```
+    /// # fn main() -> storage::Result<()> {
+    /// #[derive(storage::StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+    /// #[stored(table = "orders", changes)]
+    /// struct Order {
+    ///     #[key]
+    ///     id: u64,
+    ///     total: u32,
+    /// }
+    ///
+    /// let storage = storage::Storage::in_memory()?;
+    /// storage.records::<Order>().insert(&Order { id: 1, total: 250 })?;
+    /// storage.records::<Order>().insert(&Order { id: 1, total: 300 })?;
+    /// let log = storage.changes::<Order>();
+    /// let commits = log.since(0, 100)?;
+    /// assert_eq!(commits.len(), 2);
+    /// assert_eq!(commits[1].seq(), Some(2));
+    /// let update = &commits[1].changes()[0];
+    /// assert_eq!(update.before().unwrap().get().total(), 250);
+    /// // A consumer that handled commit 1 resumes after it.
+    /// assert_eq!(log.since(1, 100)?.len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn changes<R: KeepsChanges>(&self) -> Changes<R> {
+        Changes::new(self.clone())
+    }
+
+    pub(crate) fn hub(&self) -> Arc<Hub> {
+        self.shared.hub.clone()
     }
 
     /// The byte-level store underneath: the seed design's raw operations,
@@ -392,11 +489,19 @@ impl Storage {
             outcome = Some(done);
             Ok(value)
         });
-        if let Some(done) = outcome
-            && generation.is_some()
-            && !done.rows.is_empty()
-        {
-            shared.schemas.end_change(done.rows, result.is_ok());
+        if let Some(done) = outcome {
+            if generation.is_some() && !done.rows.is_empty() {
+                shared.schemas.end_change(done.rows, result.is_ok());
+            }
+            // Still this process's only writer: subscribers see commits in order.
+            if result.is_ok() {
+                shared.hub.publish(&done.changes);
+            }
+            let arena = done.changes.first().map(|t| t.arena.clone());
+            drop(done.changes);
+            if let Some(arena) = arena.and_then(|a| Arc::try_unwrap(a).ok()) {
+                *lock(&shared.arena) = arena.emptied();
+            }
         }
         result
     }

@@ -14,6 +14,7 @@ use crate::backend::{
     AnyRead, AnyTable, AnyWrite, Direction, ReadTable as _, Savepoint, WriteTable as _,
 };
 use crate::error::{Error, Result};
+use crate::feed::{self, Arena, TableChanges};
 use crate::index::{RecordInfo, RecordMeta, has};
 use crate::key::IntoKeyBytes;
 use crate::record::StoredRecord;
@@ -172,12 +173,20 @@ pub struct WriteTransaction<'t> {
     /// Record tables written here whose indexes are not all built: they are
     /// tried again before the commit.
     retry: RefCell<Vec<(String, RecordMeta)>>,
+    /// The changes of record tables that are watched or keep a change log,
+    /// in write order, with the record type of each.
+    changes: RefCell<(Arena, Vec<RecordMeta>)>,
+    /// Whether this process watches each record table written here, as
+    /// first asked: a transaction collects all its changes of a table or none.
+    watched: RefCell<Vec<(&'static str, bool)>>,
 }
 
 /// What a committed write transaction leaves for the process to know.
 pub(crate) struct Outcome {
     /// The schema rows it stored.
     pub(crate) rows: Vec<(String, Row)>,
+    /// The record changes for subscribers, per table.
+    pub(crate) changes: Vec<TableChanges>,
 }
 
 /// The largest serialization buffer kept between write transactions.
@@ -193,7 +202,40 @@ impl<'t> WriteTransaction<'t> {
             incomplete: RefCell::new(None),
             scratch: RefCell::new(shared.take_scratch()),
             retry: RefCell::new(Vec::new()),
+            changes: RefCell::new((shared.take_arena(), Vec::new())),
+            watched: RefCell::new(Vec::new()),
         }
+    }
+
+    /// Whether writes through the record type `meta` must note their
+    /// changes: it keeps a change log, or this process watches its table.
+    pub(crate) fn collects(&self, meta: &RecordMeta) -> bool {
+        let table = meta.schema.table;
+        if meta.schema.changes {
+            return true;
+        }
+        if let Some((_, watched)) = self.watched.borrow().iter().find(|(t, _)| *t == table) {
+            return *watched;
+        }
+        let watched = self.shared.hub.watched(table);
+        self.watched.borrow_mut().push((table, watched));
+        watched
+    }
+
+    /// Notes a change of a record (undone with the savepoint it happened in).
+    pub(crate) fn note_change(
+        &self,
+        meta: &RecordMeta,
+        key: &[u8],
+        old: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) {
+        if old.is_none() && new.is_none() {
+            return;
+        }
+        let (arena, metas) = &mut *self.changes.borrow_mut();
+        arena.push(key, old, new);
+        metas.push(*meta);
     }
 
     pub(crate) fn raw(&self) -> AnyWrite<'t> {
@@ -444,6 +486,7 @@ impl<'t> WriteTransaction<'t> {
             table,
             engine: Some(self.txn.savepoint()),
             catalog: self.catalog.mark(),
+            changes: self.changes.borrow().0.len(),
         }
     }
 
@@ -497,7 +540,51 @@ impl<'t> WriteTransaction<'t> {
         }
         Ok(Outcome {
             rows: self.catalog.changes(),
+            changes: self.log_changes()?,
         })
+    }
+
+    /// The changes noted, per table in the order first written; those of
+    /// tables that keep a change log are appended to it.
+    fn log_changes(&self) -> Result<Vec<TableChanges>> {
+        let (arena, metas) = core::mem::take(&mut *self.changes.borrow_mut());
+        if metas.is_empty() {
+            return Ok(Vec::new());
+        }
+        let arena = Arc::new(arena);
+        // Per table, in the order first written: its record type and changes.
+        let mut tables: Vec<(RecordMeta, Vec<u32>)> = Vec::new();
+        for (i, meta) in metas.iter().enumerate() {
+            let table = meta.schema.table;
+            match tables.iter_mut().find(|(m, _)| m.schema.table == table) {
+                Some((first, changes)) => {
+                    if meta.schema.changes {
+                        *first = *meta;
+                    }
+                    changes.push(i as u32);
+                }
+                None => tables.push((*meta, vec![i as u32])),
+            }
+        }
+        tables
+            .into_iter()
+            .map(|(meta, changes)| {
+                let seq = if meta.schema.changes {
+                    let name = feed::log_table(meta.schema.table);
+                    let log = self.txn.table(&name)?;
+                    Some(feed::append(&log, &name, &arena, &changes)?)
+                } else {
+                    None
+                };
+                Ok(TableChanges {
+                    table: Arc::from(meta.schema.table),
+                    meta,
+                    arena: arena.clone(),
+                    changes: changes.into(),
+                    seq,
+                })
+            })
+            .collect()
     }
 
     pub(crate) fn panicked(&self, payload: &(dyn Any + Send)) -> Error {
@@ -544,6 +631,8 @@ pub(crate) struct UndoPoint<'a, 't> {
     table: &'a str,
     engine: Option<Savepoint>,
     catalog: usize,
+    /// The changes noted before it.
+    changes: usize,
 }
 
 impl UndoPoint<'_, '_> {
@@ -562,6 +651,11 @@ impl UndoPoint<'_, '_> {
             tx.txn.release(savepoint);
         } else if tx.txn.rollback_to(savepoint).is_err() {
             tx.mark_incomplete(self.table);
+        }
+        if !keep {
+            let (arena, metas) = &mut *tx.changes.borrow_mut();
+            arena.truncate(self.changes);
+            metas.truncate(self.changes);
         }
         tx.catalog.end(self.catalog, keep);
     }

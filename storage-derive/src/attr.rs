@@ -16,9 +16,10 @@ pub const UNIQUE: &str = "unique";
 pub const NAME: &str = "name";
 pub const FIELDS: &str = "fields";
 pub const MIGRATE_FROM: &str = "migrate_from";
+pub const CHANGES: &str = "changes";
 
 /// Arguments `#[stored(..)]` accepts on a record.
-const STORED_ARGUMENTS: &[&str] = &[TABLE, VERSION, CRATE, INDEX, MIGRATE_FROM];
+const STORED_ARGUMENTS: &[&str] = &[TABLE, VERSION, CRATE, INDEX, MIGRATE_FROM, CHANGES];
 /// Arguments `#[stored(..)]` accepts on a type deriving `StoredType`.
 const TYPE_ARGUMENTS: &[&str] = &[CRATE];
 /// Options `#[index(..)]` on a field accepts.
@@ -51,6 +52,8 @@ pub struct RecordAttrs {
     pub indexes: Vec<IndexAttr>,
     /// `#[stored(migrate_from = Type)]`: the record type this one replaces.
     pub migrate_from: Option<Path>,
+    /// `#[stored(changes)]`: the record type keeps a durable change log.
+    pub changes: bool,
 }
 
 /// What the attributes of one field say.
@@ -180,6 +183,11 @@ fn stored_argument(
             Some(_) => duplicate(CRATE),
             None => out.krate = Some(path),
         }
+    } else if meta.path.is_ident(CHANGES) {
+        if out.changes {
+            duplicate(CHANGES);
+        }
+        out.changes = true;
     } else if meta.path.is_ident(MIGRATE_FROM) {
         let literal: Path = meta.value()?.parse()?;
         match out.migrate_from {

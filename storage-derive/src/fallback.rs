@@ -53,6 +53,7 @@ pub fn record(record: &Record<'_>) -> TokenStream {
                     indexes: &[],
                     layout: __layout,
                     previous: ::core::option::Option::None,
+                    changes: false,
                 };
                 fn key_ref(&self) -> <Self as #krate::StoredRecord>::KeyRef<'_> { #unreachable }
                 fn key(&self) -> <Self as #krate::StoredRecord>::Key { #unreachable }

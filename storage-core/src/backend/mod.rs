@@ -314,6 +314,14 @@ impl<'a> AnyWrite<'a> {
         }
     }
 
+    pub(crate) fn tables(&self) -> Result<Vec<String>> {
+        match self {
+            AnyWrite::Redb(txn) => txn.tables(),
+            #[cfg(feature = "etcd")]
+            AnyWrite::Etcd(txn) => txn.tables(),
+        }
+    }
+
     pub(crate) fn delete_table(&self, name: &str) -> Result<bool> {
         match self {
             AnyWrite::Redb(txn) => txn.delete_table(name),

@@ -152,8 +152,19 @@ impl<'tx, K: IntoKeyBytes, V: StoredValue> WriteTable<'tx, K, V> {
         self.with_opened(|opened| {
             let main = table(opened, &self.name)?;
             self.tx.note_written(&self.name, opened, &record.meta);
+            let collect = self.tx.collects(&record.meta);
+            // Stores the bytes, noting the change when it is collected.
+            let store = |bytes: &[u8]| {
+                if !collect {
+                    return main.insert(key, bytes);
+                }
+                let old = main.replace(key, bytes, |old| old.map(<[u8]>::to_vec))?;
+                self.tx
+                    .note_change(&record.meta, key, old.as_deref(), Some(bytes));
+                Ok(())
+            };
             if opened.kept == 0 {
-                return self.serialized(value, |bytes| main.insert(key, bytes));
+                return self.serialized(value, store);
             }
             self.serialized(value, |bytes| {
                 let indexes = self.index_tables()?;
@@ -162,7 +173,7 @@ impl<'tx, K: IntoKeyBytes, V: StoredValue> WriteTable<'tx, K, V> {
                 record.check_unique(main, indexes, key, &old, &new)?;
                 self.tx.atomic(&self.name, || {
                     record.apply(indexes, key, &old, Some(&new), opened.kept)?;
-                    main.insert(key, bytes)
+                    store(bytes)
                 })
             })
         })
@@ -174,8 +185,18 @@ impl<'tx, K: IntoKeyBytes, V: StoredValue> WriteTable<'tx, K, V> {
         self.with_opened(|opened| {
             let main = table(opened, &self.name)?;
             self.tx.note_written(&self.name, opened, &record.meta);
+            let collect = self.tx.collects(&record.meta);
+            // Removes the record, noting the change when it is collected.
+            let remove = || {
+                if !collect {
+                    return main.remove(key, |old| old.is_some());
+                }
+                let old = main.remove(key, |old| old.map(<[u8]>::to_vec))?;
+                self.tx.note_change(&record.meta, key, old.as_deref(), None);
+                Ok(old.is_some())
+            };
             if opened.kept == 0 {
-                return main.remove(key, |old| old.is_some());
+                return remove();
             }
             let old = record.stored(main, key, opened.kept)?;
             if matches!(old, Stored::Nothing) {
@@ -184,7 +205,7 @@ impl<'tx, K: IntoKeyBytes, V: StoredValue> WriteTable<'tx, K, V> {
             let indexes = self.index_tables()?;
             self.tx.atomic(&self.name, || {
                 record.apply(indexes, key, &old, None, opened.kept)?;
-                main.remove(key, |old| old.is_some())
+                remove()
             })
         })
     }
