@@ -218,6 +218,13 @@ pub enum Error {
         key: String,
     },
 
+    /// A listing's cursor that is not one [`Cursor`](crate::Cursor)'s text.
+    #[error("not a cursor: {cursor:?} (a cursor is the hex text `Page::next` shows)")]
+    BadCursor {
+        /// The text given (its start).
+        cursor: String,
+    },
+
     /// An item of a batch failed, so none of the batch was written (the rest
     /// of the transaction is as it was before the batch).
     #[error("table `{table}`: item {item} of the batch failed, so none of the batch was written")]

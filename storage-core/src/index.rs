@@ -614,6 +614,18 @@ pub fn value_bounds<Q: IntoKeyBytes>(
     (start, end)
 }
 
+/// Byte bounds, over an index table of a string index, of the entries
+/// whose value starts with the text `prefix`.
+pub fn str_prefix_bounds(prefix: &str) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let mut part = KeyBuf::new();
+    prefix.write_key_part(&mut part);
+    // The part without its two-byte terminator: every string starting with
+    // `prefix` is encoded starting with it (escaping is byte by byte).
+    let start = part.as_slice()[..part.as_slice().len() - 2].to_vec();
+    let end = prefix_successor(&start).map_or(Bound::Unbounded, Bound::Excluded);
+    (Bound::Included(start), end)
+}
+
 /// Byte bounds of the entries whose values start with `prefix` (equal to it,
 /// for a whole value; sharing the leading parts, for a tuple prefix).
 pub fn prefix_bounds<Q: IntoKeyBytes>(prefix: Q) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {

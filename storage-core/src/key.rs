@@ -114,6 +114,16 @@ impl<K, T: AsKey<K> + ?Sized> AsKey<K> for &T {}
 /// returns every key whose leading parts are equal to them. A `String` is a
 /// prefix of a `String` key (every key starting with that text), a `Vec<u8>` of
 /// a `Vec<u8>` key, and every key type is a prefix of itself.
+///
+/// An integer literal has no type of its own here: `prefix(5)` on a `u64`
+/// key reads as `i32`. Write `prefix(5u64)`, or, since a single integer key
+/// has no shorter prefix, `get(5)` or `range(5..6)`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a prefix of `{K}` keys",
+    label = "not a prefix of the table's keys",
+    note = "a prefix is the leading parts of a composite key, `(42,)`, or the start of a string or byte key",
+    note = "an integer literal reads as `i32` here: write its type (`5u64`), or use `get(5)` / `range(5..6)` on a single-field key"
+)]
 pub trait KeyPrefix<K> {}
 
 impl<T: FromKeyBytes> KeyPrefix<T> for T {}

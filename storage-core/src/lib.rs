@@ -76,7 +76,7 @@ pub use crate::schema::{IndexDef, SCHEMA_TABLE, Schema};
 #[cfg(feature = "etcd")]
 pub use crate::storage::EtcdBuilder;
 pub use crate::storage::{Backend, Storage, StorageBuilder};
-pub use crate::table::{ReadTable, Table, WriteBatch, WriteTable};
+pub use crate::table::{Cursor, Page, ReadTable, Table, WriteBatch, WriteTable};
 pub use crate::txn::{ReadTransaction, WriteTransaction};
 pub use crate::value::{
     Archived, DiagnosticValidator, StoredValue, ValueDeserializer, ValueSerializer, ValueValidator,
@@ -90,7 +90,7 @@ pub use rkyv;
 /// API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::index::{prefix_bounds, value_bounds};
+    pub use crate::index::{prefix_bounds, str_prefix_bounds, value_bounds};
     pub use crate::key::{show as show_key, show_entry, show_part};
     pub use crate::value::read_owned;
     pub use std::sync::OnceLock;

@@ -317,6 +317,26 @@ fn index_queries(record: &Record<'_>, krate: &Path) -> TokenStream {
         signatures.push(quote! { #[doc = #doc_range] #sig_range; });
         bodies.push(quote! { #sig_range { self.__find_by_index(#number, #krate::__private::value_bounds(bounds), f) } });
 
+        let by_count = quote::format_ident!("count_by_{}", name);
+        let doc_count = format!(
+            "The number of records whose `{name}` is `value`, counted in the index without reading them."
+        );
+        let sig_count = quote! {
+            fn #by_count(self, value: impl #krate::AsKey<#value_type>) -> ::core::result::Result<u64, #krate::Error>
+        };
+        signatures.push(quote! { #[doc = #doc_count] #sig_count; });
+        bodies.push(quote! { #sig_count { self.__count_by_index(#number, #krate::__private::prefix_bounds(value)) } });
+
+        if !index.composite && types::is_string(&value_type) {
+            let doc_prefix = format!(
+                "Records whose `{name}` starts with the text `prefix`, in `{name}` order, through `f` (kept where it returns `Some`)."
+            );
+            let sig_prefix = quote! {
+                fn #by_prefix<__O>(self, prefix: &str, f: #each) -> #many
+            };
+            signatures.push(quote! { #[doc = #doc_prefix] #sig_prefix; });
+            bodies.push(quote! { #sig_prefix { self.__find_by_index(#number, #krate::__private::str_prefix_bounds(prefix), f) } });
+        }
         if index.composite {
             let doc_prefix = format!(
                 "Records whose `{name}` starts with `prefix` (its leading fields), in index order, through `f` (kept where it returns `Some`)."

@@ -6,7 +6,7 @@ use core::marker::PhantomData;
 use core::ops::{Bound, RangeBounds};
 
 use super::read::collect;
-use super::{ReadTable, TableName, Txn, WriteTable};
+use super::{Cursor, Page, ReadTable, TableName, Txn, WriteTable};
 use crate::error::{Error, Result};
 use crate::index::{RecordInfo, has};
 use crate::key::{AsKey, IntoKeyBytes, KeyPrefix};
@@ -148,7 +148,60 @@ impl<K: IntoKeyBytes, V: StoredValue> Table<K, V> {
         self.read(|table| table.scan(f))
     }
 
-    /// Like [`scan`](Self::scan), over the keys in `bounds`.
+    /// Folds every entry, in key order, into an accumulator; see
+    /// [`ReadTable::fold`].
+    pub fn fold<B>(&self, init: B, f: impl FnMut(B, &K::Key, &V::Archived) -> B) -> Result<B> {
+        self.read(|table| table.fold(init, f))
+    }
+
+    /// Like [`get`](Self::get), without validating the stored bytes; see
+    /// [`ReadTable::get_unchecked`].
+    ///
+    /// # Safety
+    ///
+    /// The bytes under `key` must be a valid rkyv archive of `V`: written
+    /// through this crate with this very type, and the file not altered since.
+    pub unsafe fn get_unchecked<R>(
+        &self,
+        key: impl AsKey<K::Key>,
+        f: impl FnOnce(&V::Archived) -> R,
+    ) -> Result<Option<R>> {
+        // SAFETY: the caller vouches for the bytes, as `ReadTable::get_unchecked` asks.
+        self.read(|table| unsafe { table.get_unchecked(key, f) })
+    }
+
+    /// One page of a listing; see [`ReadTable::page`].
+    pub fn page<O>(
+        &self,
+        after: Option<&Cursor>,
+        limit: usize,
+        f: impl FnMut(&K::Key, &V::Archived) -> O,
+    ) -> Result<Page<O>> {
+        self.read(|table| table.page(after, limit, f))
+    }
+
+    /// One page of the keys in `bounds`; see [`ReadTable::page_range`].
+    pub fn page_range<Q: AsKey<K::Key>, O>(
+        &self,
+        bounds: impl RangeBounds<Q>,
+        after: Option<&Cursor>,
+        limit: usize,
+        f: impl FnMut(&K::Key, &V::Archived) -> O,
+    ) -> Result<Page<O>> {
+        self.read(|table| table.page_range(bounds, after, limit, f))
+    }
+
+    /// Removes every entry in a transaction of its own; returns how many
+    /// there were. See [`WriteTable::clear`].
+    pub fn clear(&self) -> Result<u64> {
+        self.write(|table| table.clear())
+    }
+
+    /// Like [`scan`](Self::scan), over the keys in `bounds`: entries are
+    /// handed to `f` and collected, since a `Table` holds no transaction to
+    /// iterate in (`ReadTable::range` returns the iterator itself). For the
+    /// whole table, [`scan`](Self::scan) or [`fold`](Self::fold): `..` alone
+    /// does not tell the key type.
     pub fn range<Q: AsKey<K::Key>, R>(
         &self,
         bounds: impl RangeBounds<Q>,
@@ -158,7 +211,9 @@ impl<K: IntoKeyBytes, V: StoredValue> Table<K, V> {
     }
 
     /// Like [`scan`](Self::scan), over the keys starting with `prefix`; see
-    /// [`ReadTable::prefix`].
+    /// [`ReadTable::prefix`]. The prefix is the leading parts of a composite
+    /// key, `(42,)`, or the start of a string key; on a single integer key
+    /// use [`get`](Self::get) or [`range`](Self::range).
     pub fn prefix<P, R>(
         &self,
         prefix: impl AsKey<P>,
@@ -175,6 +230,37 @@ impl<R: StoredRecord> Table<R::Key, R> {
     /// Stores `record` under its key, in a transaction of its own.
     pub fn insert(&self, record: &R) -> Result<()> {
         self.write(|table| table.insert(record))
+    }
+
+    /// Stores `record` if no record has its key yet, else
+    /// [`Error::KeyExists`]; see [`WriteTable::insert_new`].
+    pub fn insert_new(&self, record: &R) -> Result<()> {
+        self.write(|table| table.insert_new(record))
+    }
+
+    /// Stores `record` and returns the record it replaced; see
+    /// [`WriteTable::upsert`].
+    pub fn upsert(&self, record: &R) -> Result<Option<R>>
+    where
+        R::Archived: rkyv::Deserialize<R, ValueDeserializer>,
+    {
+        self.write(|table| table.upsert(record))
+    }
+
+    /// Removes the record under `key` and returns it.
+    pub fn take(&self, key: impl AsKey<R::Key>) -> Result<Option<R>>
+    where
+        R::Archived: rkyv::Deserialize<R, ValueDeserializer>,
+    {
+        self.write(|table| table.take(&key))
+    }
+
+    /// Removes every record and returns them, in key order, in one transaction.
+    pub fn drain(&self) -> Result<Vec<R>>
+    where
+        R::Archived: rkyv::Deserialize<R, ValueDeserializer>,
+    {
+        self.write(|table| table.drain())
     }
 
     /// Stores every record in one transaction: all or none.
@@ -243,6 +329,16 @@ impl<R: StoredRecord> Table<R::Key, R> {
             })?;
             table.__get_by_index(index, &value, f)
         })
+    }
+
+    /// Index entries counted; see [`ReadTable::__count_by_index`].
+    #[doc(hidden)]
+    pub fn __count_by_index(
+        &self,
+        index: usize,
+        bounds: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+    ) -> Result<u64> {
+        self.query(index, |table| table.__count_by_index(index, bounds.clone()))
     }
 
     /// Records by index; see [`ReadTable::__find_by_index`].

@@ -21,7 +21,7 @@ mod read;
 mod write;
 
 pub use self::handle::Table;
-pub use self::read::ReadTable;
+pub use self::read::{Cursor, Page, ReadTable};
 pub use self::write::{WriteBatch, WriteTable};
 
 /// A table name: borrowed for record types, shared for names given at run time.

@@ -2,10 +2,10 @@
 
 use core::cell::RefCell;
 use core::marker::PhantomData;
-use core::ops::{Bound, RangeBounds};
+use core::ops::{Bound, ControlFlow, RangeBounds};
 
 use super::{Opened, TableName, Txn, encode_bounds, prefix_range};
-use crate::backend::{AnyTable, ReadTable as _};
+use crate::backend::{AnyTable, Direction, ReadTable as _};
 use crate::error::{Error, Result};
 use crate::index::{self, RecordInfo, has};
 use crate::key::{self, AsKey, FromKeyBytes, IntoKeyBytes, KeyBuf, KeyPrefix};
@@ -129,18 +129,16 @@ impl<'tx, K: IntoKeyBytes, V: StoredValue> ReadTable<'tx, K, V> {
     where
         V::Archived: rkyv::Deserialize<V, ValueDeserializer>,
     {
-        let key = key.into_key_bytes();
-        self.get_bytes(key.as_ref(), value::deserialize::<V>)?
+        self.get_owned_bytes(key.into_key_bytes().as_ref())
+    }
+
+    pub(crate) fn get_owned_bytes(&self, key: &[u8]) -> Result<Option<V>>
+    where
+        V::Archived: rkyv::Deserialize<V, ValueDeserializer>,
+    {
+        self.get_bytes(key, value::deserialize::<V>)?
             .transpose()
-            .map_err(|e| {
-                Error::corrupt(
-                    &self.name,
-                    key.as_ref(),
-                    key::show::<K::Key>(key.as_ref()),
-                    "value",
-                    e,
-                )
-            })
+            .map_err(|e| Error::corrupt(&self.name, key, key::show::<K::Key>(key), "value", e))
     }
 
     /// Like [`get`](Self::get), without validating the stored bytes.
@@ -173,9 +171,12 @@ impl<'tx, K: IntoKeyBytes, V: StoredValue> ReadTable<'tx, K, V> {
 
     /// Whether `key` is in the table.
     pub fn contains_key(&self, key: impl AsKey<K::Key>) -> Result<bool> {
-        let key = key.into_key_bytes();
+        self.contains_bytes(key.into_key_bytes().as_ref())
+    }
+
+    pub(crate) fn contains_bytes(&self, key: &[u8]) -> Result<bool> {
         self.with_opened(|opened| match &opened.table {
-            Some(table) => Ok(table.get(key.as_ref(), |_| ())?.is_some()),
+            Some(table) => Ok(table.get(key, |_| ())?.is_some()),
             None => Ok(false),
         })
     }
@@ -241,6 +242,122 @@ impl<'tx, K: IntoKeyBytes, V: StoredValue> ReadTable<'tx, K, V> {
     /// `Some` for.
     pub fn scan<R>(&self, f: impl FnMut(&K::Key, &V::Archived) -> Option<R>) -> Result<Vec<R>> {
         collect(self.iter()?, f)
+    }
+
+    /// One page of the table for a listing: up to `limit` entries after
+    /// `after` (from the start if `None`), each through `f`, and the
+    /// [`Cursor`] to ask for the next page with (`None` on the last page).
+    /// A cursor is a position, not a snapshot: pages read in separate
+    /// transactions see the writes made between them.
+    ///
+    /// ```
+    /// # fn main() -> storage::Result<()> {
+    /// let storage = storage::Storage::in_memory()?;
+    /// storage.table::<u32, u32>("n").put_batch((0..5u32).map(|i| (i, i)))?;
+    /// let first = storage.table::<u32, u32>("n").page(None, 2, |k, _| *k)?;
+    /// assert_eq!(first.items, [0, 1]);
+    /// // The cursor travels as text, e.g. in a URL.
+    /// let token = first.next.unwrap().to_string();
+    /// let cursor: storage::Cursor = token.parse()?;
+    /// let second = storage.table::<u32, u32>("n").page(Some(&cursor), 2, |k, _| *k)?;
+    /// assert_eq!(second.items, [2, 3]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn page<O>(
+        &self,
+        after: Option<&Cursor>,
+        limit: usize,
+        f: impl FnMut(&K::Key, &V::Archived) -> O,
+    ) -> Result<Page<O>> {
+        self.page_bytes((Bound::Unbounded, Bound::Unbounded), after, limit, f)
+    }
+
+    /// Like [`page`](Self::page), over the keys in `bounds`.
+    pub fn page_range<Q: AsKey<K::Key>, O>(
+        &self,
+        bounds: impl RangeBounds<Q>,
+        after: Option<&Cursor>,
+        limit: usize,
+        f: impl FnMut(&K::Key, &V::Archived) -> O,
+    ) -> Result<Page<O>> {
+        self.page_bytes(encode_bounds(&bounds), after, limit, f)
+    }
+
+    fn page_bytes<O>(
+        &self,
+        (lo, hi): (Bound<KeyBuf>, Bound<KeyBuf>),
+        after: Option<&Cursor>,
+        limit: usize,
+        mut f: impl FnMut(&K::Key, &V::Archived) -> O,
+    ) -> Result<Page<O>> {
+        let lo = match after {
+            // After the cursor, or from the bound if the cursor lies before it.
+            Some(cursor) => match &lo {
+                Bound::Included(b) | Bound::Excluded(b) if b.as_slice() > cursor.0.as_slice() => lo,
+                _ => Bound::Excluded(KeyBuf::from(cursor.0.as_slice())),
+            },
+            None => lo,
+        };
+        let mut items = Vec::new();
+        let mut last: Option<KeyBuf> = None;
+        let mut more = false;
+        for entry in self.bytes_range((lo, hi))? {
+            let entry = entry?;
+            if items.len() == limit {
+                more = true;
+                break;
+            }
+            last = Some(KeyBuf::from(entry.key().into_key_bytes().as_ref()));
+            items.push(f(entry.key(), entry.value()));
+        }
+        let next = match (more, last) {
+            (true, Some(last)) => Some(Cursor(last.as_slice().to_vec())),
+            _ => None,
+        };
+        Ok(Page { items, next })
+    }
+}
+
+/// One page of a listing, from [`ReadTable::page`] or [`Table::page`](crate::Table::page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The entries of the page, in key order.
+    pub items: Vec<T>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<Cursor>,
+}
+
+/// Where a listing goes on: the encoded key of the last entry handed out.
+/// Shown as hex with [`Display`](core::fmt::Display) and parsed back with
+/// [`FromStr`](core::str::FromStr), for a URL or a JSON field.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Cursor(Vec<u8>);
+
+impl core::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for byte in &self.0 {
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl core::str::FromStr for Cursor {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        let bad = || Error::BadCursor {
+            cursor: text.chars().take(64).collect(),
+        };
+        if text.len() % 2 != 0 || !text.is_ascii() {
+            return Err(bad());
+        }
+        let bytes = (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).map_err(|_| bad()))
+            .collect::<Result<Vec<u8>>>()?;
+        Ok(Cursor(bytes))
     }
 }
 
@@ -328,6 +445,27 @@ impl<'tx, R: StoredRecord> ReadTable<'tx, R::Key, R> {
         value.write_key_part(&mut part);
         self.with_index(index, |main, table| {
             index::get_by_index::<R, O>(main, table, &self.buffers, index, part.as_slice(), f)
+        })
+    }
+
+    /// The number of entries of index number `index` with values in
+    /// `bounds`, counted without reading the records; called by the
+    /// `count_by_..` methods `#[derive(StoredRecord)]` generates.
+    #[doc(hidden)]
+    pub fn __count_by_index(
+        &self,
+        index: usize,
+        (start, end): (Bound<Vec<u8>>, Bound<Vec<u8>>),
+    ) -> Result<u64> {
+        self.with_index(index, |_, table| {
+            let Some(table) = table else { return Ok(0) };
+            let mut count = 0;
+            let range = (index::as_slice_bound(&start), index::as_slice_bound(&end));
+            table.scan(range, Direction::Forward, |_, _| {
+                count += 1;
+                Ok(ControlFlow::Continue(()))
+            })?;
+            Ok(count)
         })
     }
 

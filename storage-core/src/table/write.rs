@@ -13,13 +13,15 @@ use core::borrow::Borrow;
 use core::ops::Deref;
 
 use super::{Opened, ReadTable, TableName, Txn};
-use crate::backend::{AnyTable, WriteTable as _};
+use core::ops::{Bound, ControlFlow};
+
+use crate::backend::{AnyTable, Direction, ReadTable as _, WriteTable as _};
 use crate::error::{Error, Result};
 use crate::index::{RecordInfo, Stored};
-use crate::key::{AsKey, IntoKeyBytes};
+use crate::key::{AsKey, IntoKeyBytes, KeyBuf};
 use crate::record::StoredRecord;
 use crate::txn::WriteTransaction;
-use crate::value::StoredValue;
+use crate::value::{self, StoredValue, ValueDeserializer};
 
 /// A table handle inside a [`WriteTransaction`]: everything a
 /// [`ReadTable`] does (reads see the transaction's own writes), and writes.
@@ -245,11 +247,47 @@ impl<'tx, K: IntoKeyBytes, V: StoredValue> WriteTable<'tx, K, V> {
 
     /// Removes `key` (and a record's index entries); returns whether it was there.
     pub fn delete(&mut self, key: impl AsKey<K::Key>) -> Result<bool> {
-        let key = key.into_key_bytes();
+        self.delete_bytes(key.into_key_bytes().as_ref())
+    }
+
+    fn delete_bytes(&self, key: &[u8]) -> Result<bool> {
         match self.record {
-            Some(record) => self.delete_record(&record, key.as_ref()),
-            None => self.with_opened(|opened| self.delete_raw(opened, key.as_ref())),
+            Some(record) => self.delete_record(&record, key),
+            None => self.with_opened(|opened| self.delete_raw(opened, key)),
         }
+    }
+
+    /// Removes every entry (and a record's index entries, which stay
+    /// built); returns how many there were. All or nothing, like a batch.
+    ///
+    /// ```
+    /// # fn main() -> storage::Result<()> {
+    /// let storage = storage::Storage::in_memory()?;
+    /// storage.table::<u32, u32>("squares").put_batch((1..=3u32).map(|i| (i, i * i)))?;
+    /// let removed = storage.write(|tx| tx.table::<u32, u32>("squares").clear())?;
+    /// assert_eq!(removed, 3);
+    /// assert!(storage.table::<u32, u32>("squares").is_empty()?);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn clear(&mut self) -> Result<u64> {
+        let mut keys: Vec<KeyBuf> = Vec::new();
+        self.with_opened(|opened| {
+            let Some(table) = &opened.table else {
+                return Ok(());
+            };
+            let all = (Bound::Unbounded, Bound::Unbounded);
+            table.scan(all, Direction::Forward, |key, _| {
+                keys.push(KeyBuf::from(key));
+                Ok(ControlFlow::Continue(()))
+            })
+        })?;
+        self.atomically(|this| {
+            for key in &keys {
+                this.delete_bytes(key.as_slice())?;
+            }
+            Ok(keys.len() as u64)
+        })
     }
 }
 
@@ -270,6 +308,101 @@ impl<'tx, R: StoredRecord> WriteTable<'tx, R::Key, R> {
     pub fn insert(&mut self, record: &R) -> Result<()> {
         let info = RecordInfo::<R>::of();
         self.store_record(&info, record.key_ref().into_key_bytes().as_ref(), record)
+    }
+
+    /// Stores `record` if no record has its key yet; otherwise
+    /// [`Error::KeyExists`] and nothing changes.
+    ///
+    /// ```
+    /// # fn main() -> storage::Result<()> {
+    /// #[derive(storage::StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+    /// #[stored(table = "users")]
+    /// struct User { #[key] id: u64, name: String }
+    ///
+    /// let storage = storage::Storage::in_memory()?;
+    /// let users = storage.records::<User>();
+    /// users.insert_new(&User { id: 1, name: "Ann".into() })?;
+    /// let again = users.insert_new(&User { id: 1, name: "Bo".into() });
+    /// assert!(matches!(again, Err(storage::Error::KeyExists { .. })));
+    /// assert_eq!(users.get(1, |u| u.name().to_owned())?.as_deref(), Some("Ann"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn insert_new(&mut self, record: &R) -> Result<()> {
+        let key_ref = record.key_ref();
+        let key = key_ref.into_key_bytes();
+        if self.contains_bytes(key.as_ref())? {
+            return Err(Error::KeyExists {
+                table: self.read.name.to_string(),
+                key: crate::key::show::<R::Key>(key.as_ref()),
+            });
+        }
+        self.insert(record)
+    }
+
+    /// Stores `record`, replacing any record with its key, and returns the
+    /// one it replaced. A replaced record whose bytes do not validate gives
+    /// [`Error::Corrupt`] and nothing changes (`insert` overwrites it).
+    ///
+    /// ```
+    /// # fn main() -> storage::Result<()> {
+    /// #[derive(Debug, PartialEq, storage::StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+    /// #[stored(table = "counters")]
+    /// struct Counter { #[key] name: String, n: u64 }
+    ///
+    /// let storage = storage::Storage::in_memory()?;
+    /// let counters = storage.records::<Counter>();
+    /// assert_eq!(counters.upsert(&Counter { name: "hits".into(), n: 1 })?, None);
+    /// let old = counters.upsert(&Counter { name: "hits".into(), n: 2 })?;
+    /// assert_eq!(old, Some(Counter { name: "hits".into(), n: 1 }));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn upsert(&mut self, record: &R) -> Result<Option<R>>
+    where
+        R::Archived: rkyv::Deserialize<R, ValueDeserializer>,
+    {
+        let key_ref = record.key_ref();
+        let key = key_ref.into_key_bytes();
+        let old = self.get_owned_bytes(key.as_ref())?;
+        self.insert(record)?;
+        Ok(old)
+    }
+
+    /// Removes the record under `key` and returns it.
+    pub fn take(&mut self, key: impl AsKey<R::Key>) -> Result<Option<R>>
+    where
+        R::Archived: rkyv::Deserialize<R, ValueDeserializer>,
+    {
+        let key = key.into_key_bytes();
+        let old = self.get_owned_bytes(key.as_ref())?;
+        if old.is_some() {
+            self.delete_bytes(key.as_ref())?;
+        }
+        Ok(old)
+    }
+
+    /// Removes every record and returns them, in key order.
+    pub fn drain(&mut self) -> Result<Vec<R>>
+    where
+        R::Archived: rkyv::Deserialize<R, ValueDeserializer>,
+    {
+        let mut records = Vec::new();
+        for entry in self.iter()? {
+            let entry = entry?;
+            let key = entry.key().into_key_bytes();
+            records.push(value::deserialize::<R>(entry.value()).map_err(|e| {
+                Error::corrupt(
+                    &self.read.name,
+                    key.as_ref(),
+                    crate::key::show::<R::Key>(key.as_ref()),
+                    "value",
+                    e,
+                )
+            })?);
+        }
+        self.clear()?;
+        Ok(records)
     }
 
     /// Stores every record of `records`: all of them, or, if one fails (a
