@@ -39,6 +39,8 @@
 
 #![deny(missing_docs)]
 
+#[cfg(feature = "tokio")]
+mod asynch;
 pub mod backend;
 mod error;
 mod feed;
@@ -56,6 +58,8 @@ mod table;
 mod txn;
 mod value;
 
+#[cfg(feature = "tokio")]
+pub use crate::asynch::{AsyncStorage, AsyncTable};
 #[cfg(feature = "etcd")]
 pub use crate::backend::EtcdBackend;
 pub use crate::backend::{Durability, Engine, RedbBackend};

@@ -143,6 +143,21 @@ pub fn compact(text: &str) -> String {
     out
 }
 
+/// Whether `ty` (an index value type) is a string type, whose index takes
+/// text prefixes.
+pub fn is_string(ty: &proc_macro2::TokenStream) -> bool {
+    let text = ty.to_string().replace(' ', "");
+    matches!(
+        text.as_str(),
+        "String"
+            | "std::string::String"
+            | "alloc::string::String"
+            | "::std::string::String"
+            | "Box<str>"
+            | "&str"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,19 +181,4 @@ mod tests {
         assert!(matches!(shape(&syn::parse_quote!(&str)), Shape::Borrowed));
         assert!(matches!(shape(&syn::parse_quote!(MyType)), Shape::Other));
     }
-}
-
-/// Whether `ty` (an index value type) is a string type, whose index takes
-/// text prefixes.
-pub fn is_string(ty: &proc_macro2::TokenStream) -> bool {
-    let text = ty.to_string().replace(' ', "");
-    matches!(
-        text.as_str(),
-        "String"
-            | "std::string::String"
-            | "alloc::string::String"
-            | "::std::string::String"
-            | "Box<str>"
-            | "&str"
-    )
 }

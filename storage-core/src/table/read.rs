@@ -350,7 +350,7 @@ impl core::str::FromStr for Cursor {
         let bad = || Error::BadCursor {
             cursor: text.chars().take(64).collect(),
         };
-        if text.len() % 2 != 0 || !text.is_ascii() {
+        if !text.len().is_multiple_of(2) || !text.is_ascii() {
             return Err(bad());
         }
         let bytes = (0..text.len())
