@@ -729,3 +729,323 @@ fn a_migration_restarts_the_log_without_reusing_sequence_numbers() {
         .collect();
     assert_eq!(after, [4]);
 }
+
+// Regressions found by a hostile run (one test each; the first line says
+// what broke).
+
+#[derive(
+    Debug, Clone, PartialEq, StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
+#[stored(table = "prices")]
+pub struct Price {
+    #[key]
+    pub id: u32,
+    pub cents: u32,
+}
+
+#[test]
+fn a_subscription_made_while_a_transaction_writes_hears_that_it_missed_it() {
+    //! A subscription made after a running transaction's first write never
+    //! got that commit, and no `Lagged` either: a cache built as
+    //! "subscribe, snapshot, apply notices" stayed stale for good.
+    let storage = Storage::in_memory().unwrap();
+    storage
+        .records::<Price>()
+        .insert(&Price { id: 1, cents: 100 })
+        .unwrap();
+    let (subscribe, subscribed) = std::sync::mpsc::channel::<()>();
+    let (done, wait) = std::sync::mpsc::channel::<storage::Subscription<Price>>();
+    let other = storage.clone();
+    let reader = std::thread::spawn(move || {
+        subscribed.recv().unwrap();
+        done.send(other.watch::<Price>()).unwrap();
+    });
+    let mut late = None;
+    storage
+        .write(|tx| {
+            tx.records::<Price>().insert(&Price { id: 1, cents: 200 })?;
+            subscribe.send(()).unwrap();
+            late = Some(wait.recv().unwrap());
+            Ok(())
+        })
+        .unwrap();
+    reader.join().unwrap();
+    let mut late = late.unwrap();
+    assert!(
+        matches!(late.try_next(), Some(Ok(Notice::Lagged { missed: 1 }))),
+        "the late subscriber must learn it missed the commit"
+    );
+    drop(late);
+    // And one made inside the closure, on the writing thread.
+    let mut inside = storage
+        .write(|tx| {
+            tx.records::<Price>().insert(&Price { id: 2, cents: 1 })?;
+            let subscription = storage.watch::<Price>();
+            tx.records::<Price>().insert(&Price { id: 3, cents: 1 })?;
+            Ok(subscription)
+        })
+        .unwrap();
+    assert!(matches!(
+        inside.try_next(),
+        Some(Ok(Notice::Lagged { missed: 2 }))
+    ));
+}
+
+mod v {
+    #[derive(
+        Debug, Clone, storage::StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+    )]
+    #[stored(table = "counts", changes)]
+    pub struct V1 {
+        #[key]
+        pub id: u32,
+        pub n: u32,
+    }
+
+    #[derive(
+        Debug, Clone, storage::StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+    )]
+    #[stored(table = "counts", version = 2, migrate_from = V1, changes)]
+    pub struct V2 {
+        #[key]
+        pub id: u32,
+        pub n: u32,
+        pub m: u32,
+    }
+
+    impl From<V1> for V2 {
+        fn from(old: V1) -> Self {
+            V2 {
+                id: old.id,
+                n: old.n,
+                m: 7,
+            }
+        }
+    }
+
+    /// The same table and layout as `V1`, without a change log.
+    #[derive(
+        Debug, Clone, storage::StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+    )]
+    #[stored(table = "counts")]
+    pub struct Plain {
+        #[key]
+        pub id: u32,
+        pub n: u32,
+    }
+}
+
+#[test]
+fn readers_of_the_old_version_are_refused_after_a_migration() {
+    //! After `migrate::<V2>()` a live `watch::<V1>()` and `changes::<V1>()`
+    //! decoded V2 bytes as V1: `V1 { id: 168496141, n: 99 }` for key 5.
+    let storage = Storage::in_memory().unwrap();
+    storage
+        .records::<v::V1>()
+        .insert(&v::V1 { id: 1, n: 1 })
+        .unwrap();
+    let mut old = storage.watch::<v::V1>();
+    storage.migrate::<v::V2>().unwrap();
+    storage
+        .records::<v::V2>()
+        .insert(&v::V2 {
+            id: 5,
+            n: 0x0A0B_0C0D,
+            m: 99,
+        })
+        .unwrap();
+    let notice = old.try_next().expect("a notice for the commit");
+    assert!(
+        matches!(notice, Err(Error::SchemaMismatch { .. })),
+        "{notice:?}"
+    );
+    let since = storage.changes::<v::V1>().since(0, 10);
+    assert!(
+        matches!(since, Err(Error::SchemaMismatch { .. })),
+        "{:?}",
+        since.map(|c| c.len())
+    );
+}
+
+#[test]
+fn writes_before_a_migration_in_one_transaction_stay_out_of_the_new_log() {
+    //! Writing through V1 and migrating to V2 in one transaction put V1
+    //! bytes in the restarted log: every `since`/`follow` from the right
+    //! position failed with `Corrupt` for good.
+    let storage = Storage::in_memory().unwrap();
+    storage
+        .records::<v::V1>()
+        .insert(&v::V1 { id: 1, n: 1 })
+        .unwrap();
+    storage
+        .write(|tx| {
+            tx.records::<v::V1>().insert(&v::V1 {
+                id: 2,
+                n: 0x0102_0304,
+            })?;
+            tx.migrate::<v::V2>().map(drop)
+        })
+        .unwrap();
+    let log = storage.changes::<v::V2>();
+    let first = log.first_kept().unwrap();
+    assert!(log.since(first - 1, 10).unwrap().is_empty());
+    storage
+        .records::<v::V2>()
+        .insert(&v::V2 { id: 3, n: 3, m: 3 })
+        .unwrap();
+    let commits = log.since(first - 1, 10).unwrap();
+    assert_eq!(commits.len(), 1);
+    assert_eq!(*commits[0].changes()[0].key(), 3);
+}
+
+#[test]
+fn every_record_type_writing_a_logged_table_is_logged() {
+    //! With two record types on one table, one with `#[stored(changes)]`,
+    //! writes through the other reached the log only while some unrelated
+    //! subscription existed: the log did not replay to the table.
+    let storage = Storage::in_memory().unwrap();
+    storage
+        .records::<v::Plain>()
+        .insert(&v::Plain { id: 1, n: 1 })
+        .unwrap();
+    storage
+        .records::<v::V1>()
+        .insert(&v::V1 { id: 2, n: 2 })
+        .unwrap();
+    storage
+        .records::<v::Plain>()
+        .insert(&v::Plain { id: 3, n: 3 })
+        .unwrap();
+    storage
+        .write(|tx| {
+            tx.records::<v::Plain>().insert(&v::Plain { id: 4, n: 4 })?;
+            tx.records::<v::V1>().insert(&v::V1 { id: 5, n: 5 })
+        })
+        .unwrap();
+    let logged: Vec<Vec<u32>> = storage
+        .changes::<v::V1>()
+        .since(0, 100)
+        .unwrap()
+        .iter()
+        .map(|c| c.changes().iter().map(|ch| *ch.key()).collect())
+        .collect();
+    assert_eq!(
+        logged,
+        [vec![2], vec![3], vec![4, 5]],
+        "from the first logged write on"
+    );
+}
+
+#[derive(Debug, Clone, StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[stored(table = "names")]
+pub struct Name {
+    #[key]
+    pub name: String,
+}
+
+#[test]
+fn a_key_subscription_is_that_key_only() {
+    //! `.key("ab")` on a `String` key also delivered "abc".
+    let storage = Storage::in_memory().unwrap();
+    let mut ab = storage.watch::<Name>().key("ab");
+    for name in ["abc", "ab", "a"] {
+        storage
+            .records::<Name>()
+            .insert(&Name { name: name.into() })
+            .unwrap();
+    }
+    let mut got = Vec::new();
+    while let Some(notice) = ab.try_next() {
+        if let Notice::Commit(commit) = notice.unwrap() {
+            got.extend(commit.changes().iter().map(|c| c.key().clone()));
+        }
+    }
+    assert_eq!(got, ["ab"]);
+}
+
+#[test]
+fn narrowing_a_subscription_after_the_storage_is_gone_ends_it() {
+    //! Narrowing a subscription after the storage was dropped made `next`
+    //! block for ever.
+    let storage = Storage::in_memory().unwrap();
+    let subscription = storage.watch::<Price>();
+    drop(storage);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut narrowed = subscription.key(1u32).capacity(5);
+        tx.send(narrowed.next().is_none()).unwrap();
+    });
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(true));
+}
+
+#[test]
+fn a_subscriber_holds_the_changes_it_matched_not_whole_commits() {
+    //! Each queued change kept its whole commit's buffer: a `capacity(100)`
+    //! subscriber matching one small change per big commit held 428 MiB.
+    let storage = Storage::builder()
+        .durability(storage::Durability::None)
+        .in_memory()
+        .unwrap();
+    let mut one = storage.watch::<Item>().key(0u16).capacity(100);
+    let note = "x".repeat(4_000);
+    for round in 0..50u32 {
+        storage
+            .write(|tx| {
+                let mut items = tx.records::<Item>();
+                for id in 0..500u16 {
+                    items.insert(&Item {
+                        id,
+                        group: 0,
+                        code: round * 1000 + u32::from(id),
+                        note: note.clone(),
+                    })?;
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+    // 50 commits of 2 MB each; the subscriber holds 50 changes of 4 KB.
+    let mut held = 0;
+    while let Some(notice) = one.try_next() {
+        if let Notice::Commit(commit) = notice.unwrap() {
+            held += commit.changes().len();
+        }
+    }
+    assert_eq!(held, 50);
+}
+
+#[test]
+fn a_log_whose_sequence_numbers_are_used_up_refuses_the_write() {
+    //! A log state at `u64::MAX` (written behind the layer's back) made
+    //! `write` panic with an overflow; in release builds numbers wrapped.
+    let storage = Storage::in_memory().unwrap();
+    storage
+        .records::<Item>()
+        .insert(&Item {
+            id: 1,
+            group: 0,
+            code: 1,
+            note: String::new(),
+        })
+        .unwrap();
+    let mut state = u64::MAX.to_be_bytes().to_vec();
+    state.extend_from_slice(&1u64.to_be_bytes());
+    common::tamper(&storage, "__changes:items", |t| {
+        t.insert(&[][..], &state[..]).unwrap();
+    });
+    let err = storage
+        .records::<Item>()
+        .insert(&Item {
+            id: 2,
+            group: 0,
+            code: 2,
+            note: String::new(),
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+    assert_eq!(
+        storage.records::<Item>().len().unwrap(),
+        1,
+        "nothing written"
+    );
+}

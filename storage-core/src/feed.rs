@@ -26,7 +26,7 @@
 use core::marker::PhantomData;
 use core::ops::{Bound, ControlFlow, RangeBounds};
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -37,6 +37,7 @@ use crate::error::{Error, Result};
 use crate::index::RecordMeta;
 use crate::key::{AsKey, FromKeyBytes, KeyBuf, KeyPrefix};
 use crate::record::StoredRecord;
+use crate::schema::Schema;
 use crate::value::{self, ValueDeserializer};
 
 /// The changes a subscription holds before it lags, by default.
@@ -56,9 +57,12 @@ pub enum ChangeKind {
 /// Where the parts of one change lie in an [`Arena`].
 #[derive(Debug, Clone, Copy)]
 struct Span {
-    key: (u32, u32),
-    old: Option<(u32, u32)>,
-    new: Option<(u32, u32)>,
+    key: (usize, usize),
+    old: Option<(usize, usize)>,
+    new: Option<(usize, usize)>,
+    /// The record type that wrote it; `None` for a change read back from
+    /// the durable log (whose table's schema was checked).
+    schema: Option<&'static Schema>,
 }
 
 impl Span {
@@ -84,22 +88,54 @@ pub(crate) struct Arena {
 const ALIGN: usize = 16;
 
 impl Arena {
-    fn put(&mut self, bytes: &[u8], align: bool) -> (u32, u32) {
+    fn put(&mut self, bytes: &[u8], align: bool) -> (usize, usize) {
         if align {
             let pad = self.bytes.len().next_multiple_of(ALIGN) - self.bytes.len();
             self.bytes.extend_from_slice(&[0; ALIGN][..pad]);
         }
-        let start = self.bytes.len() as u32;
+        let start = self.bytes.len();
         self.bytes.extend_from_slice(bytes);
-        (start, self.bytes.len() as u32)
+        (start, self.bytes.len())
     }
 
-    /// Adds a change: `key` held `old` and holds `new`.
-    pub(crate) fn push(&mut self, key: &[u8], old: Option<&[u8]>, new: Option<&[u8]>) {
+    /// Adds a change by the record type `schema` (if known): `key` held
+    /// `old` and holds `new`.
+    pub(crate) fn push(
+        &mut self,
+        schema: Option<&'static Schema>,
+        key: &[u8],
+        old: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) {
         let key = self.put(key, false);
         let old = old.map(|b| self.put(b, true));
         let new = new.map(|b| self.put(b, true));
-        self.spans.push(Span { key, old, new });
+        self.spans.push(Span {
+            key,
+            old,
+            new,
+            schema,
+        });
+    }
+
+    /// A compact copy of the changes `changes` alone (numbered from 0).
+    fn subset(&self, changes: &[u32]) -> Arena {
+        let mut out = Arena::default();
+        for &c in changes {
+            let c = c as usize;
+            out.push(
+                self.spans[c].schema,
+                self.key(c),
+                self.before(c),
+                self.after(c),
+            );
+        }
+        out
+    }
+
+    /// The schema of change `change`, if known.
+    fn schema(&self, change: usize) -> Option<&'static Schema> {
+        self.spans[change].schema
     }
 
     /// The same buffers, empty, unless they grew too large to keep.
@@ -121,13 +157,13 @@ impl Arena {
     /// Forgets the changes from number `len` on.
     pub(crate) fn truncate(&mut self, len: usize) {
         if let Some(first) = self.spans.get(len) {
-            self.bytes.resize(first.key.0 as usize, 0);
+            self.bytes.resize(first.key.0, 0);
             self.spans.truncate(len);
         }
     }
 
-    fn slice(&self, (start, end): (u32, u32)) -> &[u8] {
-        &self.bytes[start as usize..end as usize]
+    fn slice(&self, (start, end): (usize, usize)) -> &[u8] {
+        &self.bytes[start..end]
     }
 
     fn key(&self, change: usize) -> &[u8] {
@@ -176,7 +212,7 @@ impl Arena {
             let (Some(Some(key)), Some(old), Some(new)) = (part(), part(), part()) else {
                 return false;
             };
-            self.push(key, old, new);
+            self.push(None, key, old, new);
         }
         true
     }
@@ -196,6 +232,8 @@ pub(crate) struct TableChanges {
 /// What a subscription wants of its table.
 #[derive(Debug, Clone)]
 enum Filter {
+    /// The record under this very key.
+    Key(Vec<u8>),
     /// Keys starting with these bytes (all of them: none).
     KeyPrefix(Vec<u8>),
     KeyRange(Bound<Vec<u8>>, Bound<Vec<u8>>),
@@ -276,6 +314,24 @@ impl Queue {
         }
     }
 
+    /// Counts `n` changes as missed, at this point of the queue.
+    fn lag(&self, n: u64) {
+        let mut state = self.lock();
+        if state.closed || n == 0 {
+            return;
+        }
+        match state.items.back_mut() {
+            Some(Item::Lagged(missed)) => *missed += n,
+            _ => state.items.push_back(Item::Lagged(n)),
+        }
+        let waker = state.waker.take();
+        drop(state);
+        self.ready.notify_one();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
     fn close(&self) {
         let mut state = self.lock();
         state.closed = true;
@@ -347,46 +403,68 @@ impl Queue {
 /// The subscriptions of one table, indexed.
 #[derive(Default)]
 struct TableSubs {
+    /// Subscriptions to one key, by key.
+    keys: BTreeMap<Vec<u8>, Vec<Arc<Queue>>>,
     /// Key-prefix subscriptions, by prefix (the whole table: the empty one).
     prefixes: BTreeMap<Vec<u8>, Vec<Arc<Queue>>>,
     /// Index-value-prefix subscriptions, by index, then prefix.
     index_prefixes: BTreeMap<usize, BTreeMap<Vec<u8>, Vec<Arc<Queue>>>>,
     /// Range subscriptions, tested one by one.
     ranges: Vec<Arc<Queue>>,
-    /// The lengths of the key prefixes in `prefixes` but the empty one.
-    lengths: Vec<usize>,
+    /// The lengths of the key prefixes in `prefixes` but the empty one,
+    /// with how many prefixes have each.
+    lengths: BTreeMap<usize, usize>,
 }
 
 impl TableSubs {
     fn is_empty(&self) -> bool {
-        self.prefixes.is_empty() && self.index_prefixes.is_empty() && self.ranges.is_empty()
+        self.keys.is_empty()
+            && self.prefixes.is_empty()
+            && self.index_prefixes.is_empty()
+            && self.ranges.is_empty()
     }
 
-    fn relength(&mut self) {
-        let mut lengths: Vec<usize> = self
-            .prefixes
-            .keys()
-            .map(Vec::len)
-            .filter(|l| *l > 0)
-            .collect();
-        lengths.dedup();
-        lengths.sort_unstable();
-        lengths.dedup();
-        self.lengths = lengths;
+    /// Every subscription of the table.
+    fn all(&self) -> impl Iterator<Item = &Arc<Queue>> {
+        self.keys
+            .values()
+            .flatten()
+            .chain(self.prefixes.values().flatten())
+            .chain(
+                self.index_prefixes
+                    .values()
+                    .flat_map(|m| m.values().flatten()),
+            )
+            .chain(&self.ranges)
     }
 
     fn insert(&mut self, queue: Arc<Queue>) {
+        if let Filter::KeyPrefix(prefix) = &queue.filter
+            && !prefix.is_empty()
+            && !self.prefixes.contains_key(prefix)
+        {
+            *self.lengths.entry(prefix.len()).or_default() += 1;
+        }
         self.insert_queue(queue);
-        self.relength();
     }
 
     fn remove(&mut self, queue: &Arc<Queue>) {
         self.remove_queue(queue);
-        self.relength();
+        if let Filter::KeyPrefix(prefix) = &queue.filter
+            && !prefix.is_empty()
+            && !self.prefixes.contains_key(prefix)
+            && let Some(count) = self.lengths.get_mut(&prefix.len())
+        {
+            *count -= 1;
+            if *count == 0 {
+                self.lengths.remove(&prefix.len());
+            }
+        }
     }
 
     fn insert_queue(&mut self, queue: Arc<Queue>) {
         match &queue.filter {
+            Filter::Key(key) => self.keys.entry(key.clone()).or_default().push(queue),
             Filter::KeyPrefix(prefix) => {
                 self.prefixes.entry(prefix.clone()).or_default().push(queue)
             }
@@ -404,6 +482,14 @@ impl TableSubs {
     fn remove_queue(&mut self, queue: &Arc<Queue>) {
         let gone = |list: &mut Vec<Arc<Queue>>| list.retain(|q| !Arc::ptr_eq(q, queue));
         match &queue.filter {
+            Filter::Key(key) => {
+                if let Some(list) = self.keys.get_mut(key) {
+                    gone(list);
+                    if list.is_empty() {
+                        self.keys.remove(key);
+                    }
+                }
+            }
             Filter::KeyPrefix(prefix) => {
                 if let Some(list) = self.prefixes.get_mut(prefix) {
                     gone(list);
@@ -436,7 +522,8 @@ impl TableSubs {
 
     /// Whether a change can match other subscriptions than the whole table's.
     fn narrowed(&self) -> bool {
-        self.prefixes.len() > usize::from(!self.whole().is_empty())
+        !self.keys.is_empty()
+            || self.prefixes.len() > usize::from(!self.whole().is_empty())
             || !self.index_prefixes.is_empty()
             || !self.ranges.is_empty()
     }
@@ -451,7 +538,10 @@ impl TableSubs {
         matched: &mut impl FnMut(&Arc<Queue>),
     ) {
         let key = arena.key(change);
-        for len in self.lengths.iter().copied().filter(|len| *len <= key.len()) {
+        if let Some(list) = self.keys.get(key) {
+            list.iter().for_each(&mut *matched);
+        }
+        for len in self.lengths.keys().copied().filter(|len| *len <= key.len()) {
             if let Some(list) = self.prefixes.get(&key[..len]) {
                 list.iter().for_each(&mut *matched);
             }
@@ -502,6 +592,8 @@ pub(crate) struct Hub {
     /// Subscriptions alive: while none is, writes collect no changes.
     active: AtomicUsize,
     tables: RwLock<HashMap<Arc<str>, TableSubs>>,
+    /// The storage is gone: new subscriptions start closed.
+    closed: AtomicBool,
 }
 
 impl core::fmt::Debug for Hub {
@@ -537,6 +629,9 @@ impl Hub {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         tables.entry(table).or_default().insert(queue.clone());
         self.active.fetch_add(1, Ordering::AcqRel);
+        if self.closed.load(Ordering::Acquire) {
+            queue.close();
+        }
         queue
     }
 
@@ -567,8 +662,22 @@ impl Hub {
             let Some(subs) = tables.get(&changes.table) else {
                 continue;
             };
-            for queue in subs.whole() {
-                queue.push(changes.seq, &changes.arena, changes.changes.clone());
+            // A queue holds its changes' buffer: not a big commit's whole
+            // buffer for a few of its changes.
+            let compact = |list: Vec<u32>| -> (Arc<Arena>, Arc<[u32]>) {
+                if list.len() * 2 >= changes.arena.len() {
+                    (changes.arena.clone(), list.into())
+                } else {
+                    let numbers: Arc<[u32]> = (0..list.len() as u32).collect();
+                    (Arc::new(changes.arena.subset(&list)), numbers)
+                }
+            };
+            let whole = subs.whole();
+            if !whole.is_empty() {
+                let (arena, list) = compact(changes.changes.to_vec());
+                for queue in whole {
+                    queue.push(changes.seq, &arena, list.clone());
+                }
             }
             if !subs.narrowed() {
                 continue;
@@ -592,30 +701,39 @@ impl Hub {
                 );
             }
             for (queue, list) in out {
-                queue.push(changes.seq, &changes.arena, list.into());
+                let (arena, list) = compact(list);
+                queue.push(changes.seq, &arena, list);
             }
         }
     }
 
     /// The storage is gone: every subscription ends once drained.
     pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
         let tables = self
             .tables
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         for subs in tables.values() {
-            let all = subs
-                .prefixes
-                .values()
-                .flatten()
-                .chain(
-                    subs.index_prefixes
-                        .values()
-                        .flat_map(|m| m.values().flatten()),
-                )
-                .chain(&subs.ranges);
-            for queue in all {
-                queue.close();
+            subs.all().for_each(|queue| queue.close());
+        }
+    }
+
+    /// Tells every subscription of the tables in `missed` that it missed
+    /// that many changes: a transaction that did not collect them (it had
+    /// written the table before the subscription was made), or a commit
+    /// whose outcome is unknown.
+    pub(crate) fn lagged(&self, missed: &[(&str, u64)]) {
+        if self.active.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let tables = self
+            .tables
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (table, n) in missed {
+            if let Some(subs) = tables.get(*table) {
+                subs.all().for_each(|queue| queue.lag(*n));
             }
         }
     }
@@ -625,8 +743,8 @@ impl Hub {
 /// generated accessors through [`get`](Self::get).
 pub struct Image<R> {
     arena: Arc<Arena>,
-    range: (u32, u32),
-    key: (u32, u32),
+    range: (usize, usize),
+    key: (usize, usize),
     _record: PhantomData<fn() -> R>,
 }
 
@@ -634,8 +752,8 @@ impl<R: StoredRecord> Image<R> {
     /// Validates the record at `range` of `arena`, if there is one.
     fn of(
         arena: &Arc<Arena>,
-        key: (u32, u32),
-        range: Option<(u32, u32)>,
+        key: (usize, usize),
+        range: Option<(usize, usize)>,
         table: &str,
     ) -> Result<Option<Self>> {
         let Some(range) = range else { return Ok(None) };
@@ -701,6 +819,16 @@ pub struct Change<R: StoredRecord> {
 impl<R: StoredRecord> Change<R> {
     fn of(arena: &Arc<Arena>, change: usize, table: &str) -> Result<Self> {
         let span = arena.spans[change];
+        if let Some(writer) = arena.schema(change)
+            && !crate::schema::compatible(writer, R::SCHEMA)
+        {
+            // Written through another layout (a migration in the same
+            // transaction, or another record type on the table).
+            return Err(crate::schema::mismatch(
+                R::SCHEMA,
+                &crate::schema::StoredRow::of(writer),
+            ));
+        }
         let bytes = arena.key(change);
         let key = R::Key::from_key_bytes(bytes).map_err(|e| {
             Error::corrupt(table, bytes, crate::error::Hex(bytes).to_string(), "key", e)
@@ -881,7 +1009,7 @@ impl<R: StoredRecord> Subscription<R> {
     /// Only changes of the record under `key`.
     pub fn key(self, key: impl AsKey<R::Key>) -> Self {
         let bytes = key.into_key_bytes().as_ref().to_vec();
-        self.with(Some(Filter::KeyPrefix(bytes)), None)
+        self.with(Some(Filter::Key(bytes)), None)
     }
 
     /// Only changes of keys starting with `prefix` (leading parts of a
@@ -1075,7 +1203,15 @@ pub(crate) fn append(
             part += 1;
         }
     }
-    state.next = seq + 1;
+    state.next = seq.checked_add(1).ok_or_else(|| {
+        Error::corrupt(
+            name,
+            &[],
+            "the log's state".to_owned(),
+            "change log state",
+            "the sequence numbers are used up",
+        )
+    })?;
     state.store(table)?;
     Ok(seq)
 }
@@ -1138,12 +1274,20 @@ impl<R: StoredRecord> Changes<R> {
     }
 
     /// The commits after `seq`, oldest first, up to `limit` changes (a
-    /// commit is never split: the last one may go beyond). `since(0)` starts
-    /// at the beginning. [`Error::ChangesTrimmed`] if some of them were
-    /// trimmed away.
+    /// commit is never split: the last one may go beyond, and at least one
+    /// comes if there is one). `since(0)` starts at the beginning.
+    /// [`Error::ChangesTrimmed`] if some of them were trimmed away;
+    /// [`Error::SchemaMismatch`] if the table holds another version of the
+    /// record type than `R`.
     pub fn since(&self, seq: u64, limit: usize) -> Result<Vec<Commit<R>>> {
         let name = Self::name();
         self.storage.read(|tx| {
+            if let Some(row) = tx.row(R::SCHEMA.table)?
+                && !row.holds(R::SCHEMA)
+            {
+                return Err(crate::schema::mismatch(R::SCHEMA, &row));
+            }
+            let limit = limit.max(1);
             let Some(table) = tx.raw().table(&name)? else {
                 return Ok(Vec::new());
             };

@@ -118,9 +118,21 @@ pub(crate) struct StoredRow {
     pub(crate) layout: Layout,
     /// Its indexes, with their state.
     pub(crate) indexes: Vec<StoredIndex>,
+    /// The table keeps a durable change log: whatever record type writes it.
+    #[serde(default, skip_serializing_if = "core::ops::Not::not")]
+    pub(crate) changes: bool,
     /// A schema found to match this row: the next comparison is one load.
     #[serde(skip)]
     matched: Memo,
+}
+
+/// Whether records written by `a` read as `b`: the same type, or the same
+/// version, key and layout.
+pub(crate) fn compatible(a: &'static Schema, b: &'static Schema) -> bool {
+    core::ptr::eq(a, b)
+        || (a.version == b.version
+            && a.key == b.key
+            && first_difference((a.layout)(), (b.layout)()).is_none())
 }
 
 /// The address of a [`Schema`] known to match a row.
@@ -211,8 +223,14 @@ impl StoredRow {
             rkyv: rkyv_format().to_owned(),
             layout: (schema.layout)().clone(),
             indexes,
+            changes: schema.changes,
             matched: Memo::default(),
         }
+    }
+
+    /// The row `schema` stores with nothing built: for describing it in errors.
+    pub(crate) fn of(schema: &Schema) -> Self {
+        StoredRow::new(schema, 0, &[])
     }
 
     pub(crate) fn encode(&self) -> Vec<u8> {

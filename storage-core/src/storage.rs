@@ -496,6 +496,17 @@ impl Storage {
             // Still this process's only writer: subscribers see commits in order.
             if result.is_ok() {
                 shared.hub.publish(&done.changes);
+                shared.hub.lagged(&done.uncollected);
+            } else {
+                // The commit was tried and failed: it may still have been
+                // applied (an etcd answer that never came), so subscribers
+                // are told they may have missed it.
+                let missed: Vec<(&str, u64)> = done
+                    .changes
+                    .iter()
+                    .map(|t| (&*t.table, t.changes.len() as u64))
+                    .collect();
+                shared.hub.lagged(&missed);
             }
             let arena = done.changes.first().map(|t| t.arena.clone());
             drop(done.changes);

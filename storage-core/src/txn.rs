@@ -176,9 +176,21 @@ pub struct WriteTransaction<'t> {
     /// The changes of record tables that are watched or keep a change log,
     /// in write order, with the record type of each.
     changes: RefCell<(Arena, Vec<RecordMeta>)>,
-    /// Whether this process watches each record table written here, as
-    /// first asked: a transaction collects all its changes of a table or none.
-    watched: RefCell<Vec<(&'static str, bool)>>,
+    /// Per record table written here, as decided at its first write (a
+    /// transaction collects all its changes of a table or none).
+    collecting: RefCell<Vec<Collecting>>,
+}
+
+/// Whether a transaction collects the changes of one record table.
+struct Collecting {
+    table: &'static str,
+    /// The table keeps a durable log.
+    logs: bool,
+    /// Its changes are collected (for the log or for subscribers).
+    collect: bool,
+    /// Writes made without collecting: subscribers made meanwhile are
+    /// told they missed them.
+    uncollected: u64,
 }
 
 /// What a committed write transaction leaves for the process to know.
@@ -187,6 +199,8 @@ pub(crate) struct Outcome {
     pub(crate) rows: Vec<(String, Row)>,
     /// The record changes for subscribers, per table.
     pub(crate) changes: Vec<TableChanges>,
+    /// Tables written without collecting changes, and how many writes.
+    pub(crate) uncollected: Vec<(&'static str, u64)>,
 }
 
 /// The largest serialization buffer kept between write transactions.
@@ -203,7 +217,7 @@ impl<'t> WriteTransaction<'t> {
             scratch: RefCell::new(shared.take_scratch()),
             retry: RefCell::new(Vec::new()),
             changes: RefCell::new((shared.take_arena(), Vec::new())),
-            watched: RefCell::new(Vec::new()),
+            collecting: RefCell::new(Vec::new()),
         }
     }
 
@@ -211,15 +225,28 @@ impl<'t> WriteTransaction<'t> {
     /// changes: it keeps a change log, or this process watches its table.
     pub(crate) fn collects(&self, meta: &RecordMeta) -> bool {
         let table = meta.schema.table;
-        if meta.schema.changes {
-            return true;
+        let mut collecting = self.collecting.borrow_mut();
+        if let Some(entry) = collecting.iter_mut().find(|c| c.table == table) {
+            if !entry.collect {
+                entry.uncollected += 1;
+            }
+            return entry.collect;
         }
-        if let Some((_, watched)) = self.watched.borrow().iter().find(|(t, _)| *t == table) {
-            return *watched;
-        }
-        let watched = self.shared.hub.watched(table);
-        self.watched.borrow_mut().push((table, watched));
-        watched
+        drop(collecting);
+        let logs = meta.schema.changes
+            || self
+                .row(table)
+                .ok()
+                .flatten()
+                .is_some_and(|row| row.changes);
+        let collect = logs || self.shared.hub.watched(table);
+        self.collecting.borrow_mut().push(Collecting {
+            table,
+            logs,
+            collect,
+            uncollected: u64::from(!collect),
+        });
+        collect
     }
 
     /// Notes a change of a record (undone with the savepoint it happened in).
@@ -234,7 +261,7 @@ impl<'t> WriteTransaction<'t> {
             return;
         }
         let (arena, metas) = &mut *self.changes.borrow_mut();
-        arena.push(key, old, new);
+        arena.push(Some(meta.schema), key, old, new);
         metas.push(*meta);
     }
 
@@ -270,7 +297,9 @@ impl<'t> WriteTransaction<'t> {
     }
 
     /// Stores `row` as `table`'s.
-    fn store_row(&self, table: &str, row: StoredRow) -> Result<()> {
+    fn store_row(&self, table: &str, mut row: StoredRow) -> Result<()> {
+        // A table that keeps a change log goes on keeping it.
+        row.changes |= self.row(table)?.is_some_and(|old| old.changes);
         self.txn
             .table(SCHEMA_TABLE)?
             .insert(table.as_bytes(), &row.encode())?;
@@ -292,7 +321,9 @@ impl<'t> WriteTransaction<'t> {
         };
         let row = self.row(name)?;
         let plan = schema::plan(meta.schema, row.as_deref())?;
-        let kept = if row.is_some() && plan.is_current(meta.schema) {
+        // A record type that keeps a change log marks its table as keeping one.
+        let marked = !meta.schema.changes || row.as_deref().is_some_and(|r| r.changes);
+        let kept = if row.is_some() && plan.is_current(meta.schema) && marked {
             plan.built
         } else {
             self.all_or_nothing(name, || {
@@ -541,6 +572,13 @@ impl<'t> WriteTransaction<'t> {
         Ok(Outcome {
             rows: self.catalog.changes(),
             changes: self.log_changes()?,
+            uncollected: self
+                .collecting
+                .borrow()
+                .iter()
+                .filter(|c| c.uncollected > 0)
+                .map(|c| (c.table, c.uncollected))
+                .collect(),
         })
     }
 
@@ -569,10 +607,32 @@ impl<'t> WriteTransaction<'t> {
         tables
             .into_iter()
             .map(|(meta, changes)| {
-                let seq = if meta.schema.changes {
-                    let name = feed::log_table(meta.schema.table);
-                    let log = self.txn.table(&name)?;
-                    Some(feed::append(&log, &name, &arena, &changes)?)
+                let table = meta.schema.table;
+                let logs = self
+                    .collecting
+                    .borrow()
+                    .iter()
+                    .any(|c| c.table == table && c.logs);
+                let seq = if logs {
+                    // What the log keeps must read as the table's records
+                    // now: not what an older version wrote before a
+                    // migration in this transaction.
+                    let row = self.row(table)?;
+                    let current: Vec<u32> = changes
+                        .iter()
+                        .copied()
+                        .filter(|c| {
+                            let writer = metas[*c as usize].schema;
+                            row.as_deref().is_some_and(|row| row.holds(writer))
+                        })
+                        .collect();
+                    if current.is_empty() {
+                        None
+                    } else {
+                        let name = feed::log_table(table);
+                        let log = self.txn.table(&name)?;
+                        Some(feed::append(&log, &name, &arena, &current)?)
+                    }
                 } else {
                     None
                 };
