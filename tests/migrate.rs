@@ -586,7 +586,7 @@ fn a_panic_caught_inside_a_migration_keeps_the_transaction_from_committing() {
         matches!(result, Err(Error::Incomplete { .. })),
         "{result:?}"
     );
-    let db = storage.backend().redb().unwrap().database();
+    let db = storage.backend().redb().unwrap().database().unwrap();
     let read = redb::ReadableDatabase::begin_read(db).unwrap();
     let staging = read
         .list_tables()

@@ -329,6 +329,7 @@ impl Engine for HandRkyv<'_> {
                 .redb()
                 .expect("a redb storage")
                 .database()
+                .expect("writable")
                 .begin_read()
                 .expect("read")
         };
@@ -793,7 +794,8 @@ pub fn all<'s>(
         .backend()
         .redb()
         .expect("a redb storage")
-        .database();
+        .database()
+        .expect("writable");
     vec![
         Box::new(RawRedb {
             name: "raw redb",

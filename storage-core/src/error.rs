@@ -218,6 +218,20 @@ pub enum Error {
         key: String,
     },
 
+    /// A write to a storage opened read-only
+    /// ([`StorageBuilder::read_only`](crate::StorageBuilder::read_only)).
+    #[error("the storage is open read-only: nothing was written")]
+    ReadOnly,
+
+    /// An operation that needs the storage to itself found it in use.
+    #[error("cannot {operation} now: {reason}")]
+    Busy {
+        /// What was asked.
+        operation: &'static str,
+        /// What is in the way.
+        reason: String,
+    },
+
     /// A listing's cursor that is not one [`Cursor`](crate::Cursor)'s text.
     #[error("not a cursor: {cursor:?} (a cursor is the hex text `Page::next` shows)")]
     BadCursor {

@@ -73,7 +73,10 @@ pub use crate::key::{AsKey, FromKeyBytes, IntoKeyBytes, KeyBuf, KeyError, KeyPre
 pub use crate::layout::{Layout, StoredType};
 pub use crate::lock::{LockOutcome, SchemaLockError, schema_lock};
 pub use crate::migrate::MigrationReport;
-pub use crate::ops::{Finding, Findings, IndexReport, VerifyReport};
+pub use crate::ops::{
+    BackupReport, CompactReport, Finding, Findings, IndexReport, Stats, TableKind, TableStats,
+    VerifyReport,
+};
 pub use crate::range::{Entry, Range};
 pub use crate::record::{KeepsChanges, StoredRecord};
 pub use crate::schema::{IndexDef, SCHEMA_TABLE, Schema};

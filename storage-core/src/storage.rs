@@ -40,7 +40,7 @@ use crate::value::StoredValue;
 /// ```
 #[derive(Clone, Debug)]
 pub struct Storage {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 /// What every clone of a [`Storage`] shares.
@@ -198,6 +198,15 @@ impl StorageBuilder {
         Ok(Storage::with_engine(Engine::Redb(backend)))
     }
 
+    /// Opens the file without writing to it: every write gives
+    /// [`Error::ReadOnly`], the file must exist, and a file another program
+    /// has open for writing gives [`Error::AlreadyOpen`]. For looking into
+    /// a database, as `storage-inspect` does.
+    pub fn read_only(mut self) -> Self {
+        self.options.read_only = true;
+        self
+    }
+
     /// A database held in memory, gone when the last clone is dropped.
     pub fn in_memory(self) -> Result<Storage> {
         let backend = RedbBackend::in_memory(self.options)?;
@@ -294,6 +303,7 @@ impl Storage {
                 durability: Durability::Immediate,
                 check_integrity: true,
                 cache_size: None,
+                read_only: false,
             },
         }
     }

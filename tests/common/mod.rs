@@ -60,7 +60,12 @@ pub fn tamper(
     table: &str,
     f: impl FnOnce(&mut redb::Table<&'static [u8], &'static [u8]>),
 ) {
-    let db = storage.backend().redb().expect("a redb storage").database();
+    let db = storage
+        .backend()
+        .redb()
+        .expect("a redb storage")
+        .database()
+        .expect("a writable database");
     let txn = db.begin_write().expect("write");
     {
         let mut raw = txn

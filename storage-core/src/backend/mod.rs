@@ -276,6 +276,14 @@ impl Engine {
         }
     }
 
+    pub(crate) fn redb_mut(&mut self) -> Option<&mut RedbBackend> {
+        match self {
+            Engine::Redb(redb) => Some(redb),
+            #[cfg(feature = "etcd")]
+            Engine::Etcd(_) => None,
+        }
+    }
+
     /// Counts the writes made to the engine from outside the layer, twice
     /// each (odd while one runs).
     pub(crate) fn foreign_writes(&self) -> u64 {
@@ -301,6 +309,14 @@ impl<'a> AnyRead<'a> {
             AnyRead::Redb(txn) => Ok(txn.table(name)?.map(AnyTable::RedbRead)),
             #[cfg(feature = "etcd")]
             AnyRead::Etcd(txn) => Ok(txn.table(name)?.map(AnyTable::EtcdRead)),
+        }
+    }
+
+    pub(crate) fn tables(&self) -> Result<Vec<String>> {
+        match self {
+            AnyRead::Redb(txn) => txn.tables(),
+            #[cfg(feature = "etcd")]
+            AnyRead::Etcd(txn) => txn.tables(),
         }
     }
 }

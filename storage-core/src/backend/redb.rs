@@ -36,6 +36,7 @@ pub(crate) struct OpenOptions {
     pub(crate) durability: Durability,
     pub(crate) check_integrity: bool,
     pub(crate) cache_size: Option<usize>,
+    pub(crate) read_only: bool,
 }
 
 /// The redb engine behind a [`Storage`](crate::Storage) opened on a file or
@@ -53,7 +54,9 @@ pub(crate) struct OpenOptions {
 /// what was broken. A write started inside another write on the same thread
 /// returns [`Error::NestedWrite`] instead of waiting for itself.
 pub struct RedbBackend {
-    db: ::redb::Database,
+    db: Db,
+    /// The file, for a database that has one.
+    path: Option<std::path::PathBuf>,
     durability: Durability,
     /// The undo log handed to each write transaction in turn, so that its
     /// buffers are reused.
@@ -64,6 +67,21 @@ pub struct RedbBackend {
     /// Counts the writes through [`Store::write`] from outside the layer,
     /// twice each (odd while one runs).
     foreign: std::sync::atomic::AtomicU64,
+}
+
+/// The redb database: opened for writing, or read-only.
+enum Db {
+    Writable(::redb::Database),
+    ReadOnly(::redb::ReadOnlyDatabase),
+}
+
+impl Db {
+    fn begin_read(&self) -> ::core::result::Result<::redb::ReadTransaction, ::redb::TransactionError> {
+        match self {
+            Db::Writable(db) => db.begin_read(),
+            Db::ReadOnly(db) => db.begin_read(),
+        }
+    }
 }
 
 impl core::fmt::Debug for RedbBackend {
@@ -121,22 +139,39 @@ fn error(table: Option<&str>, source: impl Into<::redb::Error>) -> Error {
 
 impl RedbBackend {
     pub(crate) fn open(path: &Path, options: OpenOptions) -> Result<Self> {
-        let db = builder(&options)
-            .create(path)
-            .map_err(|e| open_error(path, e))?;
-        Ok(Self::with_db(db, options))
+        let db = if options.read_only {
+            if !path.exists() {
+                return Err(Error::Open {
+                    path: path.to_path_buf(),
+                    source: "no such file (a read-only open creates nothing)".into(),
+                });
+            }
+            Db::ReadOnly(
+                builder(&options)
+                    .open_read_only(path)
+                    .map_err(|e| open_error(path, e))?,
+            )
+        } else {
+            Db::Writable(
+                builder(&options)
+                    .create(path)
+                    .map_err(|e| open_error(path, e))?,
+            )
+        };
+        Ok(Self::with_db(db, Some(path.to_path_buf()), options))
     }
 
     pub(crate) fn in_memory(options: OpenOptions) -> Result<Self> {
         let db = builder(&options)
             .create_with_backend(::redb::backends::InMemoryBackend::new())
             .map_err(|e| open_error(Path::new(":memory:"), e))?;
-        Ok(Self::with_db(db, options))
+        Ok(Self::with_db(Db::Writable(db), None, options))
     }
 
-    fn with_db(db: ::redb::Database, options: OpenOptions) -> Self {
+    fn with_db(db: Db, path: Option<std::path::PathBuf>, options: OpenOptions) -> Self {
         Self {
             db,
+            path,
             durability: options.durability,
             undo: std::sync::Mutex::new(Undo::default()),
             writer: std::sync::Mutex::new(None),
@@ -159,7 +194,10 @@ impl RedbBackend {
         if *lock(&self.writer) == Some(me) {
             return Err(Error::NestedWrite);
         }
-        let mut txn = self.db.begin_write().map_err(|e| error(None, e))?;
+        let Db::Writable(db) = &self.db else {
+            return Err(Error::ReadOnly);
+        };
+        let mut txn = db.begin_write().map_err(|e| error(None, e))?;
         *lock(&self.writer) = Some(me);
         struct Leaving<'a>(
             &'a std::sync::Mutex<Option<std::thread::ThreadId>>,
@@ -214,8 +252,56 @@ impl RedbBackend {
     /// schema checks and index upkeep. Reads stay validated, index answers
     /// are checked against their records, and
     /// [`Storage::verify`](crate::Storage::verify) reports what was broken.
-    pub fn database(&self) -> &::redb::Database {
-        &self.db
+    ///
+    /// `None` for a storage opened read-only (which has a
+    /// `redb::ReadOnlyDatabase` underneath).
+    pub fn database(&self) -> Option<&::redb::Database> {
+        match &self.db {
+            Db::Writable(db) => Some(db),
+            Db::ReadOnly(_) => None,
+        }
+    }
+
+    /// The file, for a database that has one.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Compacts the file; see [`Storage::compact`](crate::Storage::compact).
+    pub(crate) fn compact(&mut self) -> Result<bool> {
+        let Db::Writable(db) = &mut self.db else {
+            return Err(Error::ReadOnly);
+        };
+        db.compact().map_err(|e| match e {
+            ::redb::CompactionError::TransactionInProgress
+            | ::redb::CompactionError::EphemeralSavepointExists
+            | ::redb::CompactionError::PersistentSavepointExists => Error::Busy {
+                operation: "compact",
+                reason: e.to_string(),
+            },
+            other => error(None, other),
+        })
+    }
+
+    /// The database's allocation figures: (allocated pages, page size,
+    /// fragmented bytes), from a write transaction that commits nothing.
+    pub(crate) fn allocation(&self) -> Result<Option<(u64, u64, u64)>> {
+        let Db::Writable(db) = &self.db else {
+            return Ok(None);
+        };
+        let me = std::thread::current().id();
+        if *lock(&self.writer) == Some(me) {
+            return Err(Error::NestedWrite);
+        }
+        let txn = db.begin_write().map_err(|e| error(None, e))?;
+        let stats = txn.stats().map_err(|e| error(None, e));
+        let _ = txn.abort();
+        let stats = stats?;
+        Ok(Some((
+            stats.allocated_pages(),
+            stats.page_size() as u64,
+            stats.fragmented_bytes(),
+        )))
     }
 
     /// The durability write transactions commit with.
