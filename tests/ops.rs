@@ -5,12 +5,14 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use storage::{Error, Storage, StoredRecord, TableKind};
 
-#[derive(Debug, Clone, PartialEq, StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 #[stored(table = "events")]
 pub struct Event {
     #[key]
@@ -42,10 +44,22 @@ fn compact_gives_back_what_deletes_left_and_refuses_while_shared() {
     storage.records::<Event>().clear().unwrap();
     let clone = storage.clone();
     let busy = storage.compact().unwrap_err();
-    assert!(matches!(busy, Error::Busy { operation: "compact", .. }), "{busy}");
+    assert!(
+        matches!(
+            busy,
+            Error::Busy {
+                operation: "compact",
+                ..
+            }
+        ),
+        "{busy}"
+    );
     drop(clone);
     let table = storage.records::<Event>();
-    assert!(matches!(storage.compact(), Err(Error::Busy { .. })), "a Table is a handle");
+    assert!(
+        matches!(storage.compact(), Err(Error::Busy { .. })),
+        "a Table is a handle"
+    );
     drop(table);
     let before = std::fs::metadata(&path).unwrap().len();
     let report = storage.compact().unwrap();
@@ -71,13 +85,20 @@ fn stats_name_every_table_and_count_it() {
     let stats = storage.stats().unwrap();
     let of = |name: &str| stats.tables.iter().find(|t| t.name == name).unwrap();
     let events = of("events");
-    assert!(matches!(&events.kind, TableKind::Records { version: 1, .. }), "{:?}", events.kind);
+    assert!(
+        matches!(&events.kind, TableKind::Records { version: 1, .. }),
+        "{:?}",
+        events.kind
+    );
     assert_eq!(events.entries, 30);
     assert_eq!(events.key_bytes, 30 * 8);
     assert!(events.value_bytes > 30 * 1_000);
     assert_eq!(
         of("__index:events:kind").kind,
-        TableKind::Index { table: "events".into(), index: "kind".into() }
+        TableKind::Index {
+            table: "events".into(),
+            index: "kind".into()
+        }
     );
     assert_eq!(of("__index:events:kind").entries, 30);
     assert_eq!(of("notes").kind, TableKind::Named);
@@ -115,7 +136,10 @@ fn a_backup_is_one_snapshot_while_writers_go_on() {
     let ids = copy.records::<Event>().scan(|k, _| Some(*k)).unwrap();
     assert_eq!(ids, (0..n).collect::<Vec<_>>());
     assert!(copy.verify::<Event>().unwrap().is_clean());
-    assert!(report.entries >= n * 2, "records and index entries: {report:?}");
+    assert!(
+        report.entries >= n * 2,
+        "records and index entries: {report:?}"
+    );
     // Never over an existing file.
     let again = storage.backup_to(&backup).unwrap_err();
     assert!(matches!(again, Error::Open { .. }), "{again}");
@@ -133,13 +157,26 @@ fn read_only_writes_nothing_and_a_locked_file_says_so() {
     assert_eq!(reader.records::<Event>().len().unwrap(), 1);
     let refused = reader.records::<Event>().insert(&event(2)).unwrap_err();
     assert!(matches!(refused, Error::ReadOnly), "{refused}");
-    assert!(matches!(reader.put("notes", 1u32, &1u32), Err(Error::ReadOnly)));
+    assert!(matches!(
+        reader.put("notes", 1u32, &1u32),
+        Err(Error::ReadOnly)
+    ));
     drop(reader);
-    assert_eq!(Storage::new(&path).unwrap().records::<Event>().len().unwrap(), 1);
+    assert_eq!(
+        Storage::new(&path)
+            .unwrap()
+            .records::<Event>()
+            .len()
+            .unwrap(),
+        1
+    );
     let missing = Storage::builder()
         .read_only()
         .open(path.with_extension("nope"))
         .unwrap_err();
     assert!(matches!(missing, Error::Open { .. }), "{missing}");
-    assert!(!path.with_extension("nope").exists(), "a read-only open creates nothing");
+    assert!(
+        !path.with_extension("nope").exists(),
+        "a read-only open creates nothing"
+    );
 }

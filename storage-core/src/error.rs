@@ -218,6 +218,17 @@ pub enum Error {
         key: String,
     },
 
+    /// Key text that is not a key of the table (`storage-inspect get`).
+    #[error("table `{table}`: {key:?} is not a key: {reason}")]
+    BadKey {
+        /// The table.
+        table: String,
+        /// The text given (its start).
+        key: String,
+        /// Why.
+        reason: String,
+    },
+
     /// A write to a storage opened read-only
     /// ([`StorageBuilder::read_only`](crate::StorageBuilder::read_only)).
     #[error("the storage is open read-only: nothing was written")]
@@ -427,6 +438,7 @@ impl Error {
             | Error::Batch { table, .. }
             | Error::Incomplete { table }
             | Error::ChangesTrimmed { table, .. }
+            | Error::BadKey { table, .. }
             | Error::TableInUse { table } => Some(table),
             Error::Backend { table, .. } => table.as_deref(),
             _ => None,

@@ -42,9 +42,11 @@
 #[cfg(feature = "tokio")]
 mod asynch;
 pub mod backend;
+mod decode;
 mod error;
 mod feed;
 mod index;
+mod inspect;
 mod key;
 pub mod layout;
 mod lock;
@@ -69,6 +71,7 @@ pub use crate::feed::NoticeStream;
 pub use crate::feed::{
     Change, ChangeKind, Changes, Commit, DEFAULT_CAPACITY, Follow, Image, Notice, Subscription,
 };
+pub use crate::inspect::{DumpRange, Dumped, IndexInfo, RecordTable};
 pub use crate::key::{AsKey, FromKeyBytes, IntoKeyBytes, KeyBuf, KeyError, KeyPrefix};
 pub use crate::layout::{Layout, StoredType};
 pub use crate::lock::{LockOutcome, SchemaLockError, schema_lock};

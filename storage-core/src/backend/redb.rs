@@ -76,7 +76,9 @@ enum Db {
 }
 
 impl Db {
-    fn begin_read(&self) -> ::core::result::Result<::redb::ReadTransaction, ::redb::TransactionError> {
+    fn begin_read(
+        &self,
+    ) -> ::core::result::Result<::redb::ReadTransaction, ::redb::TransactionError> {
         match self {
             Db::Writable(db) => db.begin_read(),
             Db::ReadOnly(db) => db.begin_read(),
