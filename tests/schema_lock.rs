@@ -1,7 +1,15 @@
 //! The schema lock: a layout change without a version bump fails, with the
 //! difference and the fix; index changes and version bumps pass.
 
-use storage::{LockOutcome, SchemaLockError, schema_lock};
+use storage::{LockMode, LockOutcome, SchemaLockError, schema_lock_with};
+
+/// The lock as a developer runs it: missing files are written, whatever
+/// `STORAGE_SCHEMA_LOCK` says in the environment of this test run.
+fn schema_lock<R: storage::StoredRecord>(
+    dir: &std::path::Path,
+) -> Result<LockOutcome, SchemaLockError> {
+    schema_lock_with::<R>(dir, LockMode::WriteMissing)
+}
 
 mod v1 {
     #[derive(storage::StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -119,30 +127,30 @@ fn a_layout_change_without_a_version_bump_fails_with_the_fix() {
     );
 }
 
-/// Set to a directory for the child below.
-const CHILD_ENV: &str = "STORAGE_LOCK_CHILD_DIR";
-
-#[test]
-fn frozen_child() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else {
-        return; // Only the test below runs this, in a child process.
-    };
-    match schema_lock::<v1::User>(&dir) {
-        Err(SchemaLockError::Missing { version: 1, .. }) => println!("MISSING"),
-        other => println!("UNEXPECTED {other:?}"),
-    }
-}
-
 #[test]
 fn a_frozen_lock_refuses_to_write_a_missing_file() {
     let dir = tempfile::tempdir().unwrap();
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["frozen_child", "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, dir.path())
-        .env("STORAGE_SCHEMA_LOCK", "frozen")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("MISSING"), "{stdout}");
+    let missing = schema_lock_with::<v1::User>(dir.path(), LockMode::Frozen);
+    assert!(
+        matches!(missing, Err(SchemaLockError::Missing { version: 1, .. })),
+        "{missing:?}"
+    );
     assert!(!dir.path().join("users.v1.json").exists());
+    // Once written, a frozen lock checks it like any other.
+    schema_lock::<v1::User>(dir.path()).unwrap();
+    assert!(matches!(
+        schema_lock_with::<v1::User>(dir.path(), LockMode::Frozen),
+        Ok(LockOutcome::Unchanged(_))
+    ));
+}
+
+#[test]
+fn the_environment_chooses_the_mode() {
+    let frozen = std::env::var("STORAGE_SCHEMA_LOCK").is_ok_and(|v| v == "frozen");
+    let expected = if frozen {
+        LockMode::Frozen
+    } else {
+        LockMode::WriteMissing
+    };
+    assert_eq!(LockMode::from_env(), expected);
 }

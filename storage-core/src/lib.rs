@@ -74,7 +74,7 @@ pub use crate::feed::{
 pub use crate::inspect::{DumpRange, Dumped, IndexInfo, RecordTable};
 pub use crate::key::{AsKey, FromKeyBytes, IntoKeyBytes, KeyBuf, KeyError, KeyPrefix};
 pub use crate::layout::{Layout, StoredType};
-pub use crate::lock::{LockOutcome, SchemaLockError, schema_lock};
+pub use crate::lock::{LockMode, LockOutcome, SchemaLockError, schema_lock, schema_lock_with};
 pub use crate::migrate::MigrationReport;
 pub use crate::ops::{
     BackupReport, CompactReport, Finding, Findings, IndexReport, Stats, TableKind, TableStats,

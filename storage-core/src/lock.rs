@@ -8,6 +8,30 @@ use std::path::{Path, PathBuf};
 use crate::layout::{Layout, first_difference};
 use crate::record::StoredRecord;
 
+/// What [`schema_lock_with`] does when the lock file for a version is
+/// missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    /// Write it: the first run of a new version locks its layout.
+    WriteMissing,
+    /// Refuse with [`SchemaLockError::Missing`]: for CI, where a lock file
+    /// nobody committed must fail the build instead of being written.
+    Frozen,
+}
+
+impl LockMode {
+    /// [`Frozen`](LockMode::Frozen) when the environment has
+    /// `STORAGE_SCHEMA_LOCK=frozen`, [`WriteMissing`](LockMode::WriteMissing)
+    /// otherwise. What [`schema_lock`] uses.
+    pub fn from_env() -> Self {
+        if std::env::var("STORAGE_SCHEMA_LOCK").is_ok_and(|v| v == "frozen") {
+            LockMode::Frozen
+        } else {
+            LockMode::WriteMissing
+        }
+    }
+}
+
 /// What [`schema_lock`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -62,9 +86,10 @@ pub enum SchemaLockError {
         /// That lock file.
         path: PathBuf,
     },
-    /// `STORAGE_SCHEMA_LOCK=frozen` and no lock file for this version.
+    /// [`LockMode::Frozen`] (`STORAGE_SCHEMA_LOCK=frozen`) and no lock file
+    /// for this version.
     #[error(
-        "no schema lock for version {version} of `{record}` at {} (STORAGE_SCHEMA_LOCK=frozen): run the tests once without it and commit the file",
+        "no schema lock for version {version} of `{record}` at {} (the lock is frozen, e.g. STORAGE_SCHEMA_LOCK=frozen): run the tests once without it and commit the file",
         .path.display()
     )]
     Missing {
@@ -115,13 +140,25 @@ struct Locked {
 /// it); later runs fail when the layout changed while the version did not,
 /// with the difference and what to do. Changing only indexes needs no bump.
 /// With `STORAGE_SCHEMA_LOCK=frozen` in the environment (for CI), a missing
-/// lock file is an error instead of being written.
+/// lock file is an error instead of being written ([`LockMode::from_env`];
+/// [`schema_lock_with`] takes the mode as an argument).
 ///
 /// Call it from a test, or use [`schema_lock!`](crate::schema_lock!) for
-/// several types at once:
+/// several types at once: `storage::schema_lock::<User>("schemas")`.
+// A test helper: the error is built once, when a test fails, and carries
+// everything its message shows.
+#[allow(clippy::result_large_err)]
+pub fn schema_lock<R: StoredRecord>(dir: impl AsRef<Path>) -> Result<LockOutcome, SchemaLockError> {
+    schema_lock_with::<R>(dir, LockMode::from_env())
+}
+
+/// [`schema_lock`] with the mode given instead of read from the
+/// environment.
 ///
 /// ```
 /// # use storage::StoredRecord;
+/// use storage::{LockMode, LockOutcome, schema_lock_with};
+///
 /// #[derive(StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 /// struct User {
 ///     #[key]
@@ -129,18 +166,19 @@ struct Locked {
 ///     name: String,
 /// }
 ///
-/// # let dir = tempfile::tempdir().unwrap();
-/// # let schemas = dir.path();
-/// // In a test: `storage::schema_lock::<User>("schemas")`.
-/// let first = storage::schema_lock::<User>(schemas).unwrap();
-/// assert!(matches!(first, storage::LockOutcome::Created(_)));
-/// let again = storage::schema_lock::<User>(schemas).unwrap();
-/// assert!(matches!(again, storage::LockOutcome::Unchanged(_)));
+/// let schemas = tempfile::tempdir().unwrap();
+/// // Frozen: a missing lock file is an error, nothing is written.
+/// assert!(schema_lock_with::<User>(&schemas, LockMode::Frozen).is_err());
+/// let first = schema_lock_with::<User>(&schemas, LockMode::WriteMissing).unwrap();
+/// assert!(matches!(first, LockOutcome::Created(_)));
+/// let again = schema_lock_with::<User>(&schemas, LockMode::Frozen).unwrap();
+/// assert!(matches!(again, LockOutcome::Unchanged(_)));
 /// ```
-// A test helper: the error is built once, when a test fails, and carries
-// everything its message shows.
 #[allow(clippy::result_large_err)]
-pub fn schema_lock<R: StoredRecord>(dir: impl AsRef<Path>) -> Result<LockOutcome, SchemaLockError> {
+pub fn schema_lock_with<R: StoredRecord>(
+    dir: impl AsRef<Path>,
+    mode: LockMode,
+) -> Result<LockOutcome, SchemaLockError> {
     let schema = R::SCHEMA;
     let dir = dir.as_ref();
     let path = dir.join(format!("{}.v{}.json", schema.table, schema.version));
@@ -196,7 +234,7 @@ pub fn schema_lock<R: StoredRecord>(dir: impl AsRef<Path>) -> Result<LockOutcome
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if std::env::var("STORAGE_SCHEMA_LOCK").is_ok_and(|v| v == "frozen") {
+            if mode == LockMode::Frozen {
                 return Err(SchemaLockError::Missing {
                     record: schema.record.to_owned(),
                     version: schema.version,
@@ -252,14 +290,13 @@ fn newest_lock(dir: &Path, table: &str) -> Result<Option<(u32, PathBuf)>, Schema
 /// # struct User { #[key] id: u64 }
 /// # #[derive(StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 /// # struct Order { #[key] id: u64 }
-/// // In your tests, under `#[test]`:
-/// fn schemas_are_locked() {
-/// #   let dir = tempfile::tempdir().unwrap();
-/// #   let schemas = dir.path();
-///     // `schemas` is a directory of your repository, e.g. "schemas".
-///     storage::schema_lock!(schemas, User, Order);
-/// }
-/// # schemas_are_locked();
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let schemas = dir.path();
+/// # use storage::{LockMode::WriteMissing, schema_lock_with};
+/// # schema_lock_with::<User>(schemas, WriteMissing).unwrap();
+/// # schema_lock_with::<Order>(schemas, WriteMissing).unwrap();
+/// // In a `#[test]`; `schemas` is a directory of your repository, e.g. "schemas".
+/// storage::schema_lock!(schemas, User, Order);
 /// ```
 #[macro_export]
 macro_rules! schema_lock {
