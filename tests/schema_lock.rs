@@ -5,6 +5,7 @@ use storage::{LockMode, LockOutcome, SchemaLockError, schema_lock_with};
 
 /// The lock as a developer runs it: missing files are written, whatever
 /// `STORAGE_SCHEMA_LOCK` says in the environment of this test run.
+#[allow(clippy::result_large_err)]
 fn schema_lock<R: storage::StoredRecord>(
     dir: &std::path::Path,
 ) -> Result<LockOutcome, SchemaLockError> {
