@@ -2,7 +2,9 @@
 //! keyed by `(customer_id, order_no)`, prefix queries for a customer's
 //! orders, and payments that move money between two tables atomically.
 //!
-//! Run with `cargo run --example shop`.
+//! Run with `cargo run --example shop`; `cargo run --example shop -- shop.redb`
+//! keeps the database in `shop.redb` (a new file: an existing one is refused),
+//! to look into with `storage-inspect`.
 
 use storage::{Error, Storage, StoredRecord, StoredType};
 
@@ -105,7 +107,20 @@ fn pay(storage: &Storage, key: OrderKey) -> storage::Result<i64> {
 
 fn main() -> storage::Result<()> {
     let dir = tempfile::tempdir().map_err(Error::abort)?;
-    let storage = Storage::new(dir.path().join("shop.redb"))?;
+    let path = match std::env::args_os().nth(1) {
+        Some(kept) => {
+            let kept = std::path::PathBuf::from(kept);
+            if kept.exists() {
+                return Err(Error::abort(format!(
+                    "{} exists: remove it or name a new file",
+                    kept.display()
+                )));
+            }
+            kept
+        }
+        None => dir.path().join("shop.redb"),
+    };
+    let storage = Storage::new(&path)?;
 
     let customers = storage.records::<Customer>();
     customers.insert_batch([

@@ -107,6 +107,11 @@ enum Command {
         /// JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Also the allocated, free and fragmented space, which redb reports
+        /// only to a writable open: the file must not be open elsewhere, and
+        /// its header is rewritten (no data changes).
+        #[arg(long)]
+        space: bool,
     },
 }
 
@@ -494,8 +499,8 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
             );
             Ok(0)
         }
-        Command::Stats { json } => {
-            let storage = open(cli, false)?;
+        Command::Stats { json, space } => {
+            let storage = open(cli, *space)?;
             let stats = storage.stats()?;
             if *json {
                 let tables: Vec<_> = stats

@@ -349,6 +349,13 @@ fn composite_keys_ranges_prefixes_and_the_migrated_table() {
     let got = inspect(&[file, "get", "orders", "[3, 4]"]);
     let value: serde_json::Value = serde_json::from_str(&stdout(&got)).unwrap();
     assert_eq!(value, serde_json::to_value(order(3, 4)).unwrap());
+    // Rust's tuple form works too, for keys and prefixes.
+    let tuple = inspect(&[file, "get", "orders", "(3, 4)"]);
+    assert_eq!(stdout(&tuple), stdout(&got));
+    assert_eq!(
+        keys(&[file, "dump", "orders", "--prefix", "(2,)", "--json"]),
+        customer_2
+    );
     // The migrated table reads as its new version.
     let docs = inspect(&[file, "dump", "docs", "--json"]);
     let first: serde_json::Value =
@@ -471,6 +478,16 @@ fn compact_backup_and_stats_through_the_binary() {
         .find(|t| t["table"] == "orders")
         .unwrap();
     assert_eq!(orders["entries"], 12);
+    // Read-only, redb does not tell the allocation; `--space` opens writable.
+    assert!(json["allocated_bytes"].is_null(), "{json}");
+    let before = std::fs::read(&path).unwrap();
+    let text = stdout(&inspect(&[file, "stats"]));
+    assert!(text.contains("known only to a writable open"), "{text}");
+    assert_eq!(std::fs::read(&path).unwrap(), before, "stats changed the file");
+    let space = inspect(&[file, "stats", "--space", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&space)).unwrap();
+    let allocated = json["allocated_bytes"].as_u64().unwrap();
+    assert!(allocated > 0 && allocated <= json["file_bytes"].as_u64().unwrap());
 }
 
 #[test]

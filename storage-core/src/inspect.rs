@@ -401,11 +401,11 @@ impl<'a> KeyCodec<'a> {
                 .ok_or_else(|| bad_key(table, text, "not a key"))?;
             return Ok(out.as_slice().to_vec());
         }
-        let json: serde_json::Value = serde_json::from_str(text).map_err(|_| {
+        let json: serde_json::Value = serde_json::from_str(&tuple_as_array(text)).map_err(|_| {
             bad_key(
                 table,
                 text,
-                "a composite key is a JSON array of its parts, e.g. [42, \"x\"]",
+                "a composite key is a JSON array of its parts, e.g. [42, \"x\"], or a tuple: (42, \"x\")",
             )
         })?;
         let items = match json {
@@ -433,6 +433,20 @@ impl<'a> KeyCodec<'a> {
                 .ok_or_else(|| bad_key(table, text, "not a key"))?;
         }
         Ok(out.as_slice().to_vec())
+    }
+}
+
+/// Rust's tuple form of a composite key, `(42, "x")` or `(42,)`, as the JSON
+/// array `[42, "x"]`; other text as it is.
+fn tuple_as_array(text: &str) -> std::borrow::Cow<'_, str> {
+    let trimmed = text.trim();
+    match trimmed.strip_prefix('(').and_then(|t| t.strip_suffix(')')) {
+        Some(inner) => {
+            let inner = inner.trim_end();
+            let inner = inner.strip_suffix(',').unwrap_or(inner);
+            format!("[{inner}]").into()
+        }
+        None => text.into(),
     }
 }
 

@@ -299,14 +299,18 @@ pub struct Stats {
 
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let bytes = |b: Option<u64>| b.map_or_else(|| "-".to_owned(), |b| b.to_string());
-        writeln!(
-            f,
-            "file {} bytes, allocated {}, fragmented {}",
-            bytes(self.file_bytes),
-            bytes(self.allocated_bytes),
-            bytes(self.fragmented_bytes)
-        )?;
+        match self.file_bytes {
+            Some(file) => write!(f, "file {file} bytes")?,
+            None => write!(f, "no file")?,
+        }
+        match (self.allocated_bytes, self.fragmented_bytes) {
+            (Some(allocated), Some(fragmented)) => writeln!(
+                f,
+                ", {allocated} bytes allocated, {} free, {fragmented} fragmented",
+                self.file_bytes.unwrap_or(allocated).saturating_sub(allocated)
+            )?,
+            _ => writeln!(f, " (allocation is known only to a writable open)")?,
+        }
         for t in &self.tables {
             writeln!(
                 f,
