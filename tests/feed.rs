@@ -1049,3 +1049,59 @@ fn a_log_whose_sequence_numbers_are_used_up_refuses_the_write() {
         "nothing written"
     );
 }
+
+mod tagged {
+    #[derive(
+        Debug,
+        Clone,
+        PartialEq,
+        storage::StoredRecord,
+        rkyv::Archive,
+        rkyv::Serialize,
+        rkyv::Deserialize,
+    )]
+    #[stored(table = "tagged", index(by = initial -> String))]
+    pub struct Doc {
+        #[key]
+        pub id: u32,
+        pub title: String,
+        #[index(each)]
+        pub tags: Vec<String>,
+    }
+
+    impl Doc {
+        pub fn initial(&self) -> String {
+            self.title.chars().take(1).collect()
+        }
+    }
+}
+
+#[test]
+fn watching_an_each_index_or_a_computed_one_matches_any_element() {
+    use tagged::DocWatch as _;
+    let storage = Storage::in_memory().unwrap();
+    let mut rust = storage.watch::<tagged::Doc>().by_tags("rust");
+    let mut initial = storage.watch::<tagged::Doc>().by_initial("W");
+    let doc = |id: u32, title: &str, tags: &[&str]| tagged::Doc {
+        id,
+        title: title.into(),
+        tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+    };
+    let docs = storage.records::<tagged::Doc>();
+    docs.insert(&doc(1, "Wasm", &["web", "rust"])).unwrap();
+    docs.insert(&doc(2, "Go", &["go"])).unwrap();
+    // Losing the tag is a change of a record that had it.
+    docs.insert(&doc(1, "Wasm", &["web"])).unwrap();
+    let keys = |sub: &mut storage::Subscription<tagged::Doc>| {
+        let mut keys = Vec::new();
+        while let Some(notice) = sub.try_next() {
+            match notice.unwrap() {
+                Notice::Commit(commit) => keys.extend(commit.changes().iter().map(|c| *c.key())),
+                Notice::Lagged { missed } => panic!("lagged by {missed}"),
+            }
+        }
+        keys
+    };
+    assert_eq!(keys(&mut rust), [1, 1]);
+    assert_eq!(keys(&mut initial), [1, 1]);
+}

@@ -447,3 +447,205 @@ fn an_exclusive_start_at_the_largest_value_is_empty() {
     assert_eq!(after_max, Vec::<u64>::new());
     assert_eq!(users.by_signup_day_range(u32::MAX.., ids).unwrap(), [7]);
 }
+
+/// A fan-out index (`#[index(each)]`) and indexes computed by methods.
+mod computed {
+    #[derive(
+        Debug,
+        Clone,
+        PartialEq,
+        storage::StoredRecord,
+        rkyv::Archive,
+        rkyv::Serialize,
+        rkyv::Deserialize,
+    )]
+    #[stored(table = "posts", index(by = domain -> String), index(by = length -> u32, name = "size"))]
+    pub struct Post {
+        #[key]
+        pub id: u64,
+        pub author: String,
+        pub body: String,
+        #[index(each)]
+        pub tags: Vec<String>,
+    }
+
+    impl Post {
+        /// The author's mail domain.
+        pub fn domain(&self) -> String {
+            self.author
+                .rsplit('@')
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        }
+
+        pub fn length(&self) -> u32 {
+            self.body.len() as u32
+        }
+    }
+
+    /// The same table and layout, with `size` computed differently: what
+    /// an application changing a method's body without renaming its index
+    /// does.
+    pub mod changed {
+        #[derive(
+            Debug,
+            Clone,
+            PartialEq,
+            storage::StoredRecord,
+            rkyv::Archive,
+            rkyv::Serialize,
+            rkyv::Deserialize,
+        )]
+        #[stored(table = "posts", index(by = domain -> String), index(by = length -> u32, name = "size"))]
+        pub struct Post {
+            #[key]
+            pub id: u64,
+            pub author: String,
+            pub body: String,
+            #[index(each)]
+            pub tags: Vec<String>,
+        }
+
+        impl Post {
+            pub fn domain(&self) -> String {
+                self.author
+                    .rsplit('@')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            }
+
+            pub fn length(&self) -> u32 {
+                self.body.chars().count() as u32 * 2
+            }
+        }
+    }
+}
+
+fn post(id: u64, author: &str, body: &str, tags: &[&str]) -> computed::Post {
+    computed::Post {
+        id,
+        author: author.into(),
+        body: body.into(),
+        tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+    }
+}
+
+#[test]
+fn an_each_index_has_one_entry_per_distinct_element() -> storage::Result<()> {
+    use computed::PostIndexes as _;
+    let storage = Storage::in_memory()?;
+    let posts = storage.records::<computed::Post>();
+    posts.insert_batch([
+        post(1, "ann@x.org", "hello", &["rust", "db", "rust"]),
+        post(2, "bo@y.org", "hi", &["db"]),
+        post(3, "cy@x.org", "hey you", &[]),
+    ])?;
+    let of = |_: &u64, p: &computed::ArchivedPost| Some(p.id());
+    assert_eq!(
+        posts.by_tags("rust", of)?,
+        [1],
+        "a repeated element is one entry"
+    );
+    assert_eq!(posts.by_tags("db", of)?, [1, 2]);
+    assert_eq!(posts.count_by_tags("db")?, 2);
+    assert_eq!(posts.by_tags("nothing", of)?, Vec::<u64>::new());
+    // Ranges come once per matching element, in element order.
+    assert_eq!(posts.by_tags_range("a".."z", of)?, [1, 2, 1]);
+    assert_eq!(posts.by_tags_prefix("ru", of)?, [1]);
+    // Replacing keeps the elements exact: gone, kept and new ones.
+    posts.insert(&post(1, "ann@x.org", "hello", &["db", "new"]))?;
+    assert_eq!(posts.by_tags("rust", of)?, Vec::<u64>::new());
+    assert_eq!(posts.by_tags("db", of)?, [1, 2]);
+    assert_eq!(posts.by_tags("new", of)?, [1]);
+    // Deleting removes every entry of the record.
+    assert!(posts.delete(1)?);
+    assert_eq!(posts.by_tags("db", of)?, [2]);
+    assert_eq!(posts.count_by_tags("new")?, 0);
+    let report = storage.verify::<computed::Post>()?;
+    assert!(report.is_clean(), "{report}");
+    let tags = report.indexes.iter().find(|i| i.index == "tags").unwrap();
+    assert_eq!(tags.entries, 1, "{report}");
+    Ok(())
+}
+
+#[test]
+fn indexes_computed_by_methods_follow_the_records() -> storage::Result<()> {
+    use computed::PostIndexes as _;
+    let storage = Storage::in_memory()?;
+    let posts = storage.records::<computed::Post>();
+    posts.insert_batch([
+        post(1, "ann@x.org", "hello", &[]),
+        post(2, "bo@y.org", "hi", &[]),
+        post(3, "cy@x.org", "hey you", &[]),
+    ])?;
+    let of = |id: &u64, _: &computed::ArchivedPost| Some(*id);
+    assert_eq!(posts.by_domain("x.org", of)?, [1, 3]);
+    assert_eq!(posts.by_domain_prefix("y", of)?, [2]);
+    assert_eq!(posts.by_size_range(3..=5, of)?, [1]);
+    storage.write(|tx| {
+        let mut posts = tx.records::<computed::Post>();
+        posts.insert(&post(3, "cy@y.org", "hey", &[]))?;
+        // Read-your-writes through the computed index.
+        assert_eq!(posts.by_domain("y.org", of)?, [2, 3]);
+        Ok(())
+    })?;
+    assert_eq!(posts.by_domain("x.org", of)?, [1]);
+    assert_eq!(posts.count_by_size(3)?, 1);
+    assert!(storage.verify::<computed::Post>()?.is_clean());
+
+    // A method whose body changed without renaming its index: its answers
+    // are checked, so a stale entry is an error naming it, never a wrong
+    // record; verify finds every stale entry and repair rebuilds.
+    use computed::changed::PostIndexes as _;
+    let changed = storage.records::<computed::changed::Post>();
+    let stale = changed.by_size(3, |id, _| Some(*id));
+    assert!(matches!(stale, Err(Error::Corrupt { .. })), "{stale:?}");
+    let report = storage.verify::<computed::changed::Post>()?;
+    assert!(!report.is_clean());
+    storage.repair::<computed::changed::Post>()?;
+    assert_eq!(changed.by_size(6, |id, _| Some(*id))?, [3]);
+    assert!(storage.verify::<computed::changed::Post>()?.is_clean());
+    Ok(())
+}
+
+#[test]
+fn changing_an_index_to_each_rebuilds_it() -> storage::Result<()> {
+    mod whole {
+        #[derive(storage::StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+        #[stored(table = "codes")]
+        pub struct Doc {
+            #[key]
+            pub id: u32,
+            #[index]
+            pub codes: Vec<u8>,
+        }
+    }
+    mod each {
+        #[derive(storage::StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+        #[stored(table = "codes")]
+        pub struct Doc {
+            #[key]
+            pub id: u32,
+            #[index(each)]
+            pub codes: Vec<u8>,
+        }
+    }
+    let storage = Storage::in_memory()?;
+    storage.records::<whole::Doc>().insert(&whole::Doc {
+        id: 1,
+        codes: vec![7, 9],
+    })?;
+    {
+        use whole::DocIndexes as _;
+        let whole = storage.records::<whole::Doc>();
+        assert_eq!(whole.by_codes(&[7u8, 9][..], |id, _| Some(*id))?, [1]);
+    }
+    use each::DocIndexes as _;
+    let each = storage.records::<each::Doc>();
+    assert_eq!(each.by_codes(9, |id, _| Some(*id))?, [1]);
+    assert_eq!(each.by_codes(7, |id, _| Some(*id))?, [1]);
+    assert!(storage.verify::<each::Doc>()?.is_clean());
+    Ok(())
+}

@@ -40,6 +40,7 @@ pub mod plain {
         pub email: String,
         pub country: String,
         pub n: u32,
+        pub tags: Vec<String>,
     }
 }
 
@@ -56,6 +57,7 @@ pub mod unique {
         #[index]
         pub country: String,
         pub n: u32,
+        pub tags: Vec<String>,
     }
 }
 
@@ -63,7 +65,7 @@ pub mod multi {
     #[derive(
         Debug, Clone, storage::StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
     )]
-    #[stored(table = "people")]
+    #[stored(table = "people", index(by = bucket -> u32))]
     pub struct Person {
         #[key]
         pub id: u16,
@@ -71,8 +73,20 @@ pub mod multi {
         pub email: String,
         pub country: String,
         pub n: u32,
+        #[index(each)]
+        pub tags: Vec<String>,
+    }
+
+    impl Person {
+        /// A computed index: `n` in seven buckets.
+        pub fn bucket(&self) -> u32 {
+            self.n % super::BUCKETS
+        }
     }
 }
+
+const BUCKETS: u32 = 7;
+const TAGS: [&str; 4] = ["a", "b", "bc", "c"];
 
 use multi::PersonIndexes as _;
 use unique::PersonIndexes as _;
@@ -82,6 +96,7 @@ struct Rec {
     email: String,
     country: String,
     n: u32,
+    tags: Vec<String>,
 }
 
 type Model = BTreeMap<u16, Rec>;
@@ -102,6 +117,7 @@ macro_rules! person {
             email: $rec.email.clone(),
             country: $rec.country.clone(),
             n: $rec.n,
+            tags: $rec.tags.clone(),
         }
     };
 }
@@ -113,6 +129,10 @@ fn rec(rng: &mut Rng) -> (u16, Rec) {
             email: format!("{}@x", rng.below(30)),
             country: ["NZ", "FR", "DE"][rng.below(3) as usize].to_owned(),
             n: rng.below(1_000) as u32,
+            // Zero to three tags, repeats allowed.
+            tags: (0..rng.below(4))
+                .map(|_| TAGS[rng.below(TAGS.len() as u64) as usize].to_owned())
+                .collect(),
         },
     )
 }
@@ -373,6 +393,7 @@ fn check_snapshot(tx: &ReadTransaction<'_>, model: &Model, context: &str) {
                     email: p.email().to_owned(),
                     country: p.country().to_owned(),
                     n: p.n(),
+                    tags: p.tags().map(str::to_owned).collect(),
                 },
             ))
         })
@@ -435,6 +456,69 @@ fn check_snapshot(tx: &ReadTransaction<'_>, model: &Model, context: &str) {
             Ok(found) => assert_eq!(found, want, "{context}: by_country({country})"),
             Err(Error::IndexNotBuilt { .. }) => {}
             Err(e) => panic!("{context}: by_country({country}): {e}"),
+        }
+    }
+    // The fan-out index: a record once per distinct tag.
+    for tag in TAGS {
+        let want: Vec<u16> = model
+            .iter()
+            .filter(|(_, r)| r.tags.iter().any(|t| t == tag))
+            .map(|(id, _)| *id)
+            .collect();
+        match multis.by_tags(tag, |id, _| Some(*id)) {
+            Ok(found) => assert_eq!(found, want, "{context}: by_tags({tag})"),
+            Err(Error::IndexNotBuilt { .. }) => continue,
+            Err(e) => panic!("{context}: by_tags({tag}): {e}"),
+        }
+        let counted = multis.count_by_tags(tag).expect("count_by_tags");
+        assert_eq!(
+            counted,
+            want.len() as u64,
+            "{context}: count_by_tags({tag})"
+        );
+    }
+    // A range over it: once per (distinct tag in range, record), tag order.
+    let mut want: Vec<(String, u16)> = Vec::new();
+    for (id, r) in model {
+        let mut tags: Vec<&String> = r
+            .tags
+            .iter()
+            .filter(|t| t.as_str() >= "b" && t.as_str() < "c")
+            .collect();
+        tags.sort();
+        tags.dedup();
+        want.extend(tags.into_iter().map(|t| (t.clone(), *id)));
+    }
+    want.sort();
+    match multis.by_tags_range("b".."c", |id, _| Some(*id)) {
+        Ok(found) => assert_eq!(
+            found,
+            want.iter().map(|(_, id)| *id).collect::<Vec<_>>(),
+            "{context}: by_tags_range(b..c)"
+        ),
+        Err(Error::IndexNotBuilt { .. }) => {}
+        Err(e) => panic!("{context}: by_tags_range: {e}"),
+    }
+    match multis.by_tags_prefix("b", |id, _| Some(*id)) {
+        Ok(found) => assert_eq!(
+            found,
+            want.iter().map(|(_, id)| *id).collect::<Vec<_>>(),
+            "{context}: by_tags_prefix(b)"
+        ),
+        Err(Error::IndexNotBuilt { .. }) => {}
+        Err(e) => panic!("{context}: by_tags_prefix: {e}"),
+    }
+    // The computed index.
+    for bucket in 0..BUCKETS {
+        let want: Vec<u16> = model
+            .iter()
+            .filter(|(_, r)| r.n % BUCKETS == bucket)
+            .map(|(id, _)| *id)
+            .collect();
+        match multis.by_bucket(bucket, |id, _| Some(*id)) {
+            Ok(found) => assert_eq!(found, want, "{context}: by_bucket({bucket})"),
+            Err(Error::IndexNotBuilt { .. }) => {}
+            Err(e) => panic!("{context}: by_bucket({bucket}): {e}"),
         }
     }
 }
@@ -641,6 +725,7 @@ fn every_write_path_keeps_every_index_exact_with_readers_in_other_threads() {
                                             email: p.email().to_owned(),
                                             country: p.country().to_owned(),
                                             n: p.n(),
+                                            tags: p.tags().map(str::to_owned).collect(),
                                         },
                                     ))
                                 })?

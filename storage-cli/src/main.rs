@@ -259,7 +259,8 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                             .map(|i| {
                                 serde_json::json!({
                                     "name": i.name, "unique": i.unique,
-                                    "fields": i.fields, "built": i.built,
+                                    "fields": i.fields, "each": i.each,
+                                    "method": i.method, "built": i.built,
                                 })
                             })
                             .collect();
@@ -275,9 +276,10 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                             .iter()
                             .map(|i| {
                                 format!(
-                                    "{}{}{}",
+                                    "{}{}{}{}",
                                     i.name,
                                     if i.unique { " (unique)" } else { "" },
+                                    if i.each { " (each)" } else { "" },
                                     if i.built { "" } else { " (not built)" }
                                 )
                             })
@@ -350,9 +352,17 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                 write(
                     &mut out,
                     format!(
-                        "index `{}` on ({}){}{}",
+                        "index `{}` {}{}{}{}",
                         index.name,
-                        index.fields.join(", "),
+                        match &index.method {
+                            Some(method) => format!("by {method}()"),
+                            None => format!("on ({})", index.fields.join(", ")),
+                        },
+                        if index.each {
+                            ", one entry per element"
+                        } else {
+                            ""
+                        },
                         if index.unique { ", unique" } else { "" },
                         if index.built { "" } else { ", not built" }
                     ),

@@ -483,7 +483,11 @@ fn compact_backup_and_stats_through_the_binary() {
     let before = std::fs::read(&path).unwrap();
     let text = stdout(&inspect(&[file, "stats"]));
     assert!(text.contains("known only to a writable open"), "{text}");
-    assert_eq!(std::fs::read(&path).unwrap(), before, "stats changed the file");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "stats changed the file"
+    );
     let space = inspect(&[file, "stats", "--space", "--json"]);
     let json: serde_json::Value = serde_json::from_str(&stdout(&space)).unwrap();
     let allocated = json["allocated_bytes"].as_u64().unwrap();
@@ -524,4 +528,81 @@ fn an_etcd_namespace_reads_like_a_file() {
     let mut check = args.clone();
     check.push("check");
     assert_eq!(code(&inspect(&check)), 0);
+}
+
+#[derive(StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[stored(table = "posts", index(by = initial -> String))]
+pub struct Post {
+    #[key]
+    pub id: u32,
+    pub title: String,
+    #[index(each)]
+    pub tags: Vec<String>,
+    #[index(each)]
+    pub codes: Vec<u8>,
+}
+
+impl Post {
+    pub fn initial(&self) -> String {
+        self.title.chars().take(1).collect()
+    }
+}
+
+#[test]
+fn each_and_computed_indexes_are_listed_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("posts.redb");
+    {
+        let storage = Storage::new(&path).unwrap();
+        storage
+            .records::<Post>()
+            .insert_batch([
+                Post {
+                    id: 1,
+                    title: "Rust".into(),
+                    tags: vec!["a".into(), "b".into(), "a".into()],
+                    codes: vec![3, 1],
+                },
+                Post {
+                    id: 2,
+                    title: "Go".into(),
+                    tags: vec![],
+                    codes: vec![1],
+                },
+            ])
+            .unwrap();
+    }
+    let file = path.to_str().unwrap();
+    let schema = stdout(&inspect(&[file, "schema", "posts"]));
+    assert!(
+        schema.contains("index `tags` on (tags), one entry per element"),
+        "{schema}"
+    );
+    assert!(schema.contains("index `initial` by initial()"), "{schema}");
+    let check = inspect(&[file, "check"]);
+    assert_eq!(code(&check), 0, "{}", stdout(&check));
+    // An entry for an element the record does not have is found.
+    {
+        let storage = Storage::new(&path).unwrap();
+        let db = storage.backend().redb().unwrap().database().unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let def = redb::TableDefinition::<&[u8], &[u8]>::new("__index:posts:tags");
+            let mut index = txn.open_table(def).unwrap();
+            let mut entry = storage::KeyBuf::new();
+            storage::IntoKeyBytes::write_key_part(&"zzz", &mut entry);
+            entry.extend_from_slice(&2u32.to_be_bytes());
+            index
+                .insert(entry.as_slice(), &2u32.to_be_bytes()[..])
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let damaged = inspect(&[file, "check"]);
+    assert_eq!(code(&damaged), 3, "{}", stdout(&damaged));
+    assert!(
+        stdout(&damaged).contains("mismatched entries: record 2"),
+        "{}",
+        stdout(&damaged)
+    );
 }

@@ -34,7 +34,7 @@ use rkyv::util::AlignedVec;
 
 use crate::backend::{AnyTable, Direction, ReadTable as _, WriteTable as _};
 use crate::error::{Error, Result};
-use crate::index::RecordMeta;
+use crate::index::{IndexValues, RecordMeta};
 use crate::key::{AsKey, FromKeyBytes, KeyBuf, KeyPrefix};
 use crate::record::StoredRecord;
 use crate::schema::Schema;
@@ -553,10 +553,9 @@ impl TableSubs {
                 .into_iter()
                 .flatten()
             {
-                let mut out = KeyBuf::new();
-                if meta.stored_value(bytes, index, &mut out) {
-                    values.push(out);
-                }
+                let mut out = IndexValues::new();
+                meta.stored_values(bytes, index, &mut out);
+                values.extend(out.iter().map(KeyBuf::from));
             }
         };
         for (index, by_value) in &self.index_prefixes {

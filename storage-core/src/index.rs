@@ -36,16 +36,18 @@ use crate::value::{self, Buffers};
 #[derive(Clone, Copy)]
 pub(crate) struct RecordMeta {
     pub(crate) schema: &'static Schema,
-    stored_index_value: fn(&[u8], usize, &mut KeyBuf) -> Result<bool, BoxedError>,
+    stored_index_values: fn(&[u8], usize, &mut IndexValues) -> Result<(), BoxedError>,
     pub(crate) show_key: fn(&[u8]) -> String,
     pub(crate) show_value: fn(usize, &[u8]) -> String,
 }
 
 impl RecordMeta {
-    /// The value of index `index` of the stored record `bytes` into `out`;
-    /// false if it has none or the bytes do not validate.
-    pub(crate) fn stored_value(&self, bytes: &[u8], index: usize, out: &mut KeyBuf) -> bool {
-        (self.stored_index_value)(bytes, index, out).unwrap_or(false)
+    /// The values of index `index` of the stored record `bytes` into `out`;
+    /// none if the bytes do not validate.
+    pub(crate) fn stored_values(&self, bytes: &[u8], index: usize, out: &mut IndexValues) {
+        if (self.stored_index_values)(bytes, index, out).is_err() {
+            out.clear();
+        }
     }
 }
 
@@ -53,7 +55,7 @@ impl RecordMeta {
 /// get index values and the key out of a `V`.
 pub(crate) struct RecordInfo<V> {
     pub(crate) meta: RecordMeta,
-    index_value: fn(&V, usize, &mut KeyBuf) -> bool,
+    index_values: fn(&V, usize, &mut IndexValues),
     /// The encoded key of a record, to check `put(key, record)`.
     pub(crate) own_key: fn(&V) -> KeyBuf,
 }
@@ -79,11 +81,14 @@ impl<R: StoredRecord> RecordInfo<R> {
         RecordInfo {
             meta: RecordMeta {
                 schema: R::SCHEMA,
-                stored_index_value: stored_index_value::<R>,
+                stored_index_values: stored_index_values::<R>,
                 show_key: key::show::<R::Key>,
                 show_value: R::show_index_value,
             },
-            index_value: R::index_value,
+            index_values: |record, index, out| {
+                record.index_values(index, out);
+                out.normalize();
+            },
             own_key: |record| {
                 let mut out = KeyBuf::new();
                 out.extend_from_slice(record.key_ref().into_key_bytes().as_ref());
@@ -94,19 +99,108 @@ impl<R: StoredRecord> RecordInfo<R> {
 }
 
 /// Index values of a stored record: validates the bytes, then reads the archive.
-fn stored_index_value<R: StoredRecord>(
+fn stored_index_values<R: StoredRecord>(
     bytes: &[u8],
     index: usize,
-    out: &mut KeyBuf,
-) -> Result<bool, BoxedError> {
-    value::read::<R, _>(bytes, |archived| {
-        R::archived_index_value(archived, index, out)
-    })
+    out: &mut IndexValues,
+) -> Result<(), BoxedError> {
+    value::read::<R, _>(bytes, |archived| archived_values::<R>(archived, index, out))
 }
 
-/// One entry per index: the encoded value, or `None` when the record has
-/// none (or the index is not kept).
-pub(crate) type Entries = SmallVec<[Option<KeyBuf>; 4]>;
+/// The values of index `index` of an archived record, normalized.
+fn archived_values<R: StoredRecord>(archived: &R::Archived, index: usize, out: &mut IndexValues) {
+    out.clear();
+    R::archived_index_values(archived, index, out);
+    out.normalize();
+}
+
+/// The encoded values a record has for one index, in the key-part encoding:
+/// none (an `Option` field that is `None`), one, or for an
+/// `#[index(each)]` index one per distinct element. Written by the code
+/// `#[derive(StoredRecord)]` generates.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct IndexValues {
+    bytes: KeyBuf,
+    /// Where each value ends in `bytes`.
+    ends: SmallVec<[u32; 2]>,
+}
+
+impl IndexValues {
+    /// No values.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one value, which `write` appends to the buffer it is given.
+    pub fn push(&mut self, write: impl FnOnce(&mut KeyBuf)) {
+        write(&mut self.bytes);
+        // Index values are keys: far below 4 GiB (redb's limit is 3 GiB).
+        self.ends
+            .push(u32::try_from(self.bytes.as_slice().len()).unwrap_or(u32::MAX));
+    }
+
+    /// The values, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let bytes = self.bytes.as_slice();
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let value = &bytes[start..end as usize];
+            start = end as usize;
+            value
+        })
+    }
+
+    /// How many values.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The first value, the only one of an index that is not `each`.
+    pub fn first(&self) -> Option<&[u8]> {
+        self.iter().next()
+    }
+
+    /// Whether `value` is one of the values.
+    pub fn contains(&self, value: &[u8]) -> bool {
+        self.iter().any(|v| v == value)
+    }
+
+    fn clear(&mut self) {
+        self.bytes = KeyBuf::new();
+        self.ends.clear();
+    }
+
+    /// Sorts the values and drops repeats: a record has one entry per
+    /// distinct value.
+    fn normalize(&mut self) {
+        if self.ends.len() < 2 {
+            return;
+        }
+        let mut values: Vec<Vec<u8>> = self.iter().map(<[u8]>::to_vec).collect();
+        values.sort_unstable();
+        values.dedup();
+        self.clear();
+        for value in values {
+            self.push(|out| out.extend_from_slice(&value));
+        }
+    }
+}
+
+impl core::fmt::Debug for IndexValues {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_list()
+            .entries(self.iter().map(|v| crate::error::Hex(v).to_string()))
+            .finish()
+    }
+}
+
+/// One set of values per index (empty when the index is not kept).
+pub(crate) type Entries = SmallVec<[IndexValues; 4]>;
 
 /// The index entries of what is stored under a key now.
 // A short-lived local of the write path: boxing the entries would allocate
@@ -142,11 +236,11 @@ impl<V> RecordInfo<V> {
     pub(crate) fn entries(&self, value: &V, kept: u64) -> Entries {
         (0..self.schema.indexes.len())
             .map(|index| {
-                if !has(kept, index) {
-                    return None;
+                let mut out = IndexValues::new();
+                if has(kept, index) {
+                    (self.index_values)(value, index, &mut out);
                 }
-                let mut out = KeyBuf::new();
-                (self.index_value)(value, index, &mut out).then_some(out)
+                out
             })
             .collect()
     }
@@ -158,13 +252,11 @@ impl RecordMeta {
     fn entries_of_bytes(&self, bytes: &[u8], kept: u64) -> Result<Entries, BoxedError> {
         let mut entries = Entries::new();
         for index in 0..self.schema.indexes.len() {
-            if !has(kept, index) {
-                entries.push(None);
-                continue;
+            let mut values = IndexValues::new();
+            if has(kept, index) {
+                (self.stored_index_values)(bytes, index, &mut values)?;
             }
-            let mut value = KeyBuf::new();
-            let present = (self.stored_index_value)(bytes, index, &mut value)?;
-            entries.push(present.then_some(value));
+            entries.push(values);
         }
         Ok(entries)
     }
@@ -182,11 +274,11 @@ impl RecordMeta {
 
     /// Whether the record under `owner` in `main` has `value` for `index`.
     fn holds(&self, main: &AnyTable<'_>, owner: &[u8], index: usize, value: &[u8]) -> Result<bool> {
-        let mut out = KeyBuf::new();
+        let mut out = IndexValues::new();
         let found = main.get(owner, |bytes| {
-            (self.stored_index_value)(bytes, index, &mut out)
+            (self.stored_index_values)(bytes, index, &mut out)
         })?;
-        Ok(matches!(found, Some(Ok(true))) && out.as_slice() == value)
+        Ok(matches!(found, Some(Ok(()))) && out.contains(value))
     }
 
     /// Refuses `new` if a unique index in `kept` holds one of its values for
@@ -200,23 +292,23 @@ impl RecordMeta {
         new: &Entries,
     ) -> Result<()> {
         for (i, def) in self.schema.indexes.iter().enumerate() {
-            let Some(value) = new[i].as_ref().filter(|_| def.unique) else {
+            let Some(value) = new[i].first().filter(|_| def.unique) else {
                 continue;
             };
-            if matches!(old, Stored::Entries(old) if old[i].as_ref() == Some(value)) {
+            if matches!(old, Stored::Entries(old) if old[i].contains(value)) {
                 continue;
             }
-            let owner = indexes[i].get(value.as_slice(), <[u8]>::to_vec)?;
+            let owner = indexes[i].get(value, <[u8]>::to_vec)?;
             let Some(owner) = owner.filter(|owner| owner != key) else {
                 continue;
             };
             // An entry whose record does not hold the value is stale: the
             // write takes it over instead of being refused.
-            if self.holds(main, &owner, i, value.as_slice())? {
+            if self.holds(main, &owner, i, value)? {
                 return Err(Error::UniqueViolation {
                     table: self.schema.table.to_owned(),
                     index: def.name.to_owned(),
-                    value: (self.show_value)(i, value.as_slice()),
+                    value: (self.show_value)(i, value),
                     existing: (self.show_key)(&owner),
                 });
             }
@@ -236,30 +328,31 @@ impl RecordMeta {
         new: Option<&Entries>,
         kept: u64,
     ) -> Result<()> {
+        let none = IndexValues::new();
         for (i, def) in self.schema.indexes.iter().enumerate() {
             if !has(kept, i) {
                 continue;
             }
-            let new = new.and_then(|new| new[i].as_ref());
-            if matches!(old, Stored::Entries(old) if old[i].as_ref() == new) {
+            let new = new.map_or(&none, |new| &new[i]);
+            let old = match old {
+                Stored::Entries(old) => &old[i],
+                Stored::Damaged => {
+                    for entry in entries_pointing_at(&indexes[i], key)? {
+                        indexes[i].remove(&entry, |_| ())?;
+                    }
+                    &none
+                }
+                Stored::Nothing => &none,
+            };
+            if old == new {
                 continue;
             }
             let table = &indexes[i];
-            match old {
-                Stored::Entries(old) => {
-                    if let Some(old) = &old[i] {
-                        remove_entry(table, def, old.as_slice(), key)?;
-                    }
-                }
-                Stored::Damaged => {
-                    for entry in entries_pointing_at(table, key)? {
-                        table.remove(&entry, |_| ())?;
-                    }
-                }
-                Stored::Nothing => {}
+            for value in old.iter().filter(|value| !new.contains(value)) {
+                remove_entry(table, def, value, key)?;
             }
-            if let Some(new) = new {
-                table.insert(entry_key(def, new.as_slice(), key).as_slice(), key)?;
+            for value in new.iter().filter(|value| !old.contains(value)) {
+                table.insert(entry_key(def, value, key).as_slice(), key)?;
             }
         }
         Ok(())
@@ -287,24 +380,23 @@ impl RecordMeta {
                     return Ok(ControlFlow::Continue(()));
                 };
                 for (i, def) in self.schema.indexes.iter().enumerate() {
-                    let Some(value) = entries[i].as_ref() else {
-                        continue;
-                    };
                     let table = &indexes[i];
-                    if def.unique
-                        && let Some(owner) = table.get(value.as_slice(), <[u8]>::to_vec)?
-                    {
-                        built &= !(1 << i);
-                        conflicts.push((
-                            i,
-                            Conflict {
-                                value: (self.show_value)(i, value.as_slice()),
-                                keys: [(self.show_key)(&owner), (self.show_key)(key)],
-                            },
-                        ));
-                        continue;
+                    for value in entries[i].iter() {
+                        if def.unique
+                            && let Some(owner) = table.get(value, <[u8]>::to_vec)?
+                        {
+                            built &= !(1 << i);
+                            conflicts.push((
+                                i,
+                                Conflict {
+                                    value: (self.show_value)(i, value),
+                                    keys: [(self.show_key)(&owner), (self.show_key)(key)],
+                                },
+                            ));
+                            continue;
+                        }
+                        table.insert(entry_key(def, value, key).as_slice(), key)?;
                     }
-                    table.insert(entry_key(def, value.as_slice(), key).as_slice(), key)?;
                 }
                 Ok(if built == 0 {
                     ControlFlow::Break(())
@@ -384,9 +476,9 @@ fn verified<R: StoredRecord, T>(
                 e,
             )
         })?;
-        let mut computed = KeyBuf::new();
-        let present = R::archived_index_value(archived, index, &mut computed);
-        if !present || entry_key(def, computed.as_slice(), owner).as_slice() != entry {
+        let mut computed = IndexValues::new();
+        archived_values::<R>(archived, index, &mut computed);
+        if !is_entry_of(def, entry, owner, &computed) {
             return Err(corrupt_entry::<R>(
                 def,
                 index,
@@ -494,29 +586,29 @@ pub(crate) fn verify<R: StoredRecord>(
             report.corrupt.push(shown(key), None);
             return Ok(ControlFlow::Continue(()));
         };
+        let mut values = IndexValues::new();
         for (i, def) in schema.indexes.iter().enumerate() {
             let Some(Some(table)) = indexes.get(i).filter(|_| has(kept, i)) else {
                 continue;
             };
-            let mut value = KeyBuf::new();
-            if !R::archived_index_value(archived, i, &mut value) {
-                continue;
-            }
-            let entry = entry_key(def, value.as_slice(), key);
-            let owner = table.get(entry.as_slice(), <[u8]>::to_vec)?;
-            let findings = &mut report.indexes[i];
-            match owner {
-                Some(owner) if owner == key => {}
-                // A unique entry for the value, naming another record that
-                // also holds it: the data holds the value twice.
-                Some(other) if def.unique && meta.holds(main, &other, i, value.as_slice())? => {
-                    findings
-                        .duplicates
-                        .push(shown(key), Some(R::show_index_value(i, value.as_slice())));
+            archived_values::<R>(archived, i, &mut values);
+            for value in values.iter() {
+                let entry = entry_key(def, value, key);
+                let owner = table.get(entry.as_slice(), <[u8]>::to_vec)?;
+                let findings = &mut report.indexes[i];
+                match owner {
+                    Some(owner) if owner == key => {}
+                    // A unique entry for the value, naming another record
+                    // that also holds it: the data holds the value twice.
+                    Some(other) if def.unique && meta.holds(main, &other, i, value)? => {
+                        findings
+                            .duplicates
+                            .push(shown(key), Some(R::show_index_value(i, value)));
+                    }
+                    _ => findings
+                        .missing
+                        .push(shown(key), Some(R::show_index_value(i, value))),
                 }
-                _ => findings
-                    .missing
-                    .push(shown(key), Some(R::show_index_value(i, value.as_slice()))),
             }
         }
         Ok(ControlFlow::Continue(()))
@@ -532,18 +624,17 @@ pub(crate) fn verify<R: StoredRecord>(
             |entry, owner| {
                 findings.entries += 1;
                 let computed = main.get(owner, |bytes| {
-                    let mut value = KeyBuf::new();
+                    let mut values = IndexValues::new();
                     value::read::<R, _>(bytes, |archived| {
-                        R::archived_index_value(archived, i, &mut value)
+                        archived_values::<R>(archived, i, &mut values)
                     })
-                    .map(|present| present.then_some(value))
+                    .map(|()| values)
                 })?;
                 match computed {
                     None => findings
                         .dangling
                         .push(shown(owner), Some(entry_value::<R>(def, i, entry, owner))),
-                    Some(Ok(Some(value)))
-                        if entry_key(def, value.as_slice(), owner).as_slice() == entry => {}
+                    Some(Ok(values)) if is_entry_of(def, entry, owner, &values) => {}
                     // A damaged record is reported as corrupt already.
                     Some(Err(_)) => {}
                     Some(Ok(_)) => findings
@@ -564,12 +655,23 @@ fn entry_value<R: StoredRecord>(
     entry: &[u8],
     owner: &[u8],
 ) -> String {
-    let value = if def.unique {
-        entry
+    R::show_index_value(index, entry_value_bytes(def, entry, owner).unwrap_or(entry))
+}
+
+/// The value part of an entry of index `def` naming the record `owner`;
+/// `None` if a non-unique entry does not end in its owner's key (it is
+/// then no entry of that record).
+fn entry_value_bytes<'e>(def: &IndexDef, entry: &'e [u8], owner: &[u8]) -> Option<&'e [u8]> {
+    if def.unique {
+        Some(entry)
     } else {
-        entry.strip_suffix(owner).unwrap_or(entry)
-    };
-    R::show_index_value(index, value)
+        entry.strip_suffix(owner)
+    }
+}
+
+/// Whether `entry` of index `def`, naming `owner`, is one of `values`.
+fn is_entry_of(def: &IndexDef, entry: &[u8], owner: &[u8], values: &IndexValues) -> bool {
+    entry_value_bytes(def, entry, owner).is_some_and(|value| values.contains(value))
 }
 
 pub(crate) fn as_slice_bound(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::key::KeyBuf;
 use crate::layout::{Field, Layout};
 use crate::ops::{IndexReport, VerifyReport};
-use crate::schema::{StoredRow, index_table};
+use crate::schema::{StoredIndex, StoredRow, index_table};
 use crate::storage::Storage;
 use crate::txn::ReadTransaction;
 
@@ -45,8 +45,12 @@ pub struct IndexInfo {
     pub name: String,
     /// At most one record per value.
     pub unique: bool,
-    /// The indexed fields.
+    /// The indexed fields (none for an index computed by a method).
     pub fields: Vec<String>,
+    /// One entry per element of the field (`#[index(each)]`).
+    pub each: bool,
+    /// The method of the record computing the values, if one does.
+    pub method: Option<String>,
     /// Its entries are complete (queries use it).
     pub built: bool,
 }
@@ -484,6 +488,8 @@ fn record_table(name: &str, row: &StoredRow) -> RecordTable {
                 name: i.name.clone(),
                 unique: i.unique,
                 fields: i.fields.clone(),
+                each: i.each,
+                method: i.method.clone(),
                 built: i.built,
             })
             .collect(),
@@ -493,14 +499,16 @@ fn record_table(name: &str, row: &StoredRow) -> RecordTable {
     }
 }
 
-/// The value of the index `fields` of a decoded record, as index key
-/// bytes; `None` when the record has none (an `Option` field that is `None`).
-fn index_value(row: &StoredRow, record: &Value, fields: &[String]) -> Option<Option<KeyBuf>> {
+/// The values of an index of a decoded record, as index key bytes, sorted
+/// and without repeats: none when the record has none (an `Option` field
+/// that is `None`), one per element for an `each` index. `None` when the
+/// fields cannot be an index.
+fn index_values(row: &StoredRow, record: &Value, index: &StoredIndex) -> Option<Vec<Vec<u8>>> {
     let Value::Struct(values) = record else {
         return None;
     };
-    let mut out = KeyBuf::new();
-    for name in fields {
+    let mut parts: Vec<(&Layout, &Value)> = Vec::new();
+    for name in &index.fields {
         let mut layout = field(&row.layout, name)?;
         let mut value = &values.iter().find(|(n, _)| n == name)?.1;
         if let (Layout::Optional { some }, Value::Optional(inner)) = (layout, value) {
@@ -509,12 +517,39 @@ fn index_value(row: &StoredRow, record: &Value, fields: &[String]) -> Option<Opt
                     layout = some;
                     value = inner;
                 }
-                None => return Some(None),
+                None => return Some(Vec::new()),
             }
         }
-        encode(value, layout, true, &mut out)?;
+        parts.push((layout, value));
     }
-    Some(Some(out))
+    let mut out = Vec::new();
+    match parts.as_slice() {
+        [(Layout::List { item }, Value::List(elements))] if index.each => {
+            for element in elements {
+                let mut buf = KeyBuf::new();
+                encode(element, item, true, &mut buf)?;
+                out.push(buf.as_slice().to_vec());
+            }
+        }
+        [(Layout::List { item }, Value::Bytes(bytes))] if index.each => {
+            for byte in bytes {
+                let mut buf = KeyBuf::new();
+                encode(&Value::Unsigned(u64::from(*byte)), item, true, &mut buf)?;
+                out.push(buf.as_slice().to_vec());
+            }
+        }
+        _ if index.each => return None,
+        parts => {
+            let mut buf = KeyBuf::new();
+            for (layout, value) in parts {
+                encode(value, layout, true, &mut buf)?;
+            }
+            out.push(buf.as_slice().to_vec());
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    Some(out)
 }
 
 impl Storage {
@@ -720,7 +755,11 @@ fn check_table(
             }
         };
         for (i, index) in row.indexes.iter().enumerate().filter(|(_, i)| i.built) {
-            let Some(value) = index_value(row, &record, &index.fields) else {
+            if index.method.is_some() {
+                // Computed by the application's code: not recomputed here.
+                continue;
+            }
+            let Some(values) = index_values(row, &record, index) else {
                 return Err(Error::corrupt(
                     crate::schema::SCHEMA_TABLE,
                     name.as_bytes(),
@@ -732,15 +771,16 @@ fn check_table(
                     ),
                 ));
             };
-            let Some(value) = value else { continue };
-            let mut entry = value.as_slice().to_vec();
-            if !index.unique {
-                entry.extend_from_slice(key);
-            }
-            if let Some(first) = expected[i].insert(entry, key.to_vec()) {
-                // Two records with one unique value: the data is not unique.
-                let shown = decode::to_json(&Value::Bytes(value.as_slice().to_vec())).to_string();
-                report.indexes[i].duplicates.push(show(&first), Some(shown));
+            for value in values {
+                let mut entry = value.clone();
+                if !index.unique {
+                    entry.extend_from_slice(key);
+                }
+                if let Some(first) = expected[i].insert(entry, key.to_vec()) {
+                    // Two records with one unique value: the data is not unique.
+                    let shown = decode::to_json(&Value::Bytes(value)).to_string();
+                    report.indexes[i].duplicates.push(show(&first), Some(shown));
+                }
             }
         }
         Ok(ControlFlow::Continue(()))
@@ -749,8 +789,16 @@ fn check_table(
     for (i, index) in row.indexes.iter().enumerate().filter(|(_, i)| i.built) {
         let findings = &mut report.indexes[i];
         let mut seen = std::collections::BTreeSet::new();
+        let computed = index.method.is_some();
         if let Some(table) = tx.raw().table(&index_table(name, &index.name))? {
-            compare_index(&table, &expected[i], &keys, &mut seen, findings, &show)?;
+            compare_index(
+                &table,
+                (!computed).then_some(&expected[i]),
+                &keys,
+                &mut seen,
+                findings,
+                &show,
+            )?;
         }
         for (entry, owner) in &expected[i] {
             if !seen.contains(entry) {
@@ -761,10 +809,12 @@ fn check_table(
     Ok(report)
 }
 
-/// Compares the entries of an index table with the expected ones.
+/// Compares the entries of an index table with the expected ones; with
+/// none expected (an index computed by the application's code), checks
+/// only that each names a record.
 fn compare_index(
     table: &AnyTable<'_>,
-    expected: &std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
+    expected: Option<&std::collections::BTreeMap<Vec<u8>, Vec<u8>>>,
     keys: &std::collections::BTreeSet<Vec<u8>>,
     seen: &mut std::collections::BTreeSet<Vec<u8>>,
     findings: &mut IndexReport,
@@ -773,6 +823,12 @@ fn compare_index(
     let all = (Bound::Unbounded, Bound::Unbounded);
     table.scan(all, Direction::Forward, |entry, owner| {
         findings.entries += 1;
+        let Some(expected) = expected else {
+            if !keys.contains(owner) {
+                findings.dangling.push(show(owner), None);
+            }
+            return Ok(ControlFlow::Continue(()));
+        };
         match expected.get(entry) {
             Some(right) if right.as_slice() == owner => {
                 seen.insert(entry.to_vec());

@@ -71,6 +71,7 @@ pub use crate::feed::NoticeStream;
 pub use crate::feed::{
     Change, ChangeKind, Changes, Commit, DEFAULT_CAPACITY, Follow, Image, Notice, Subscription,
 };
+pub use crate::index::IndexValues;
 pub use crate::inspect::{DumpRange, Dumped, IndexInfo, RecordTable};
 pub use crate::key::{AsKey, FromKeyBytes, IntoKeyBytes, KeyBuf, KeyError, KeyPrefix};
 pub use crate::layout::{Layout, StoredType};
@@ -102,7 +103,7 @@ pub use rkyv;
 pub mod __private {
     pub use crate::index::{prefix_bounds, str_prefix_bounds, value_bounds};
     pub use crate::key::{show as show_key, show_entry, show_part};
-    pub use crate::value::read_owned;
+    pub use crate::value::{deserialize_record, read_owned};
     pub use std::sync::OnceLock;
     pub use std::vec;
 

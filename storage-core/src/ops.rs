@@ -307,7 +307,9 @@ impl fmt::Display for Stats {
             (Some(allocated), Some(fragmented)) => writeln!(
                 f,
                 ", {allocated} bytes allocated, {} free, {fragmented} fragmented",
-                self.file_bytes.unwrap_or(allocated).saturating_sub(allocated)
+                self.file_bytes
+                    .unwrap_or(allocated)
+                    .saturating_sub(allocated)
             )?,
             _ => writeln!(f, " (allocation is known only to a writable open)")?,
         }

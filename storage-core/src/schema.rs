@@ -62,8 +62,15 @@ pub struct IndexDef {
     pub name: &'static str,
     /// At most one record per value.
     pub unique: bool,
-    /// The indexed fields, in order.
+    /// The indexed fields, in order; empty for an index computed by a
+    /// method.
     pub fields: &'static [&'static str],
+    /// `#[index(each)]`: one entry per distinct element of the field (a
+    /// `Vec`), not one for the whole value.
+    pub each: bool,
+    /// `#[stored(index(by = method -> Type))]`: the values are what this
+    /// method of the record returns.
+    pub method: Option<&'static str>,
 }
 
 /// The name of the table that holds index `index` of the record table
@@ -157,6 +164,12 @@ pub(crate) struct StoredIndex {
     pub(crate) name: String,
     pub(crate) unique: bool,
     pub(crate) fields: Vec<String>,
+    /// One entry per element (`#[index(each)]`).
+    #[serde(default, skip_serializing_if = "core::ops::Not::not")]
+    pub(crate) each: bool,
+    /// The method computing its values, for an index computed by one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) method: Option<String>,
     /// Its entries are complete and exact.
     pub(crate) built: bool,
     /// Why it could not be built: two records holding one unique value.
@@ -165,9 +178,14 @@ pub(crate) struct StoredIndex {
 }
 
 impl StoredIndex {
-    /// Whether this is the index `def`: same name, uniqueness and fields.
+    /// Whether this is the index `def`: same name, uniqueness, fields, fan-out
+    /// and method.
     pub(crate) fn is(&self, def: &IndexDef) -> bool {
-        self.name == def.name && self.unique == def.unique && self.fields.iter().eq(def.fields)
+        self.name == def.name
+            && self.unique == def.unique
+            && self.fields.iter().eq(def.fields)
+            && self.each == def.each
+            && self.method.as_deref() == def.method
     }
 }
 
@@ -208,6 +226,8 @@ impl StoredRow {
                 name: def.name.to_owned(),
                 unique: def.unique,
                 fields: def.fields.iter().map(|f| (*f).to_owned()).collect(),
+                each: def.each,
+                method: def.method.map(str::to_owned),
                 built: built & (1 << i) != 0,
                 conflict: conflicts
                     .iter()
@@ -697,6 +717,8 @@ mod tests {
         name: "email",
         unique: true,
         fields: &["email"],
+        each: false,
+        method: None,
     }];
 
     fn users() -> &'static Layout {

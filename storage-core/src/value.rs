@@ -277,6 +277,17 @@ where
     rkyv::deserialize::<V, BoxedError>(archived)
 }
 
+/// Deserializes an archived record; for the indexes computed by a method
+/// that `#[derive(StoredRecord)]` generates.
+#[doc(hidden)]
+pub fn deserialize_record<V>(archived: &V::Archived) -> Result<V, crate::BoxError>
+where
+    V: Archive,
+    V::Archived: rkyv::Deserialize<V, ValueDeserializer>,
+{
+    deserialize::<V>(archived).map_err(Into::into)
+}
+
 /// Validates `bytes` as an archived `V` and deserializes it; for the
 /// migrations `#[derive(StoredRecord)]` generates.
 #[doc(hidden)]

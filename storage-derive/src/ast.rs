@@ -28,6 +28,12 @@ pub struct Index {
     pub fields: Vec<usize>,
     /// Declared on the struct (over a list of fields), not on a field.
     pub composite: bool,
+    /// `each`: one entry per element of the field (or of what the method
+    /// returns), which is a `Vec`.
+    pub each: bool,
+    /// `by = method -> Type`: the value is what this method of the record
+    /// returns (then `fields` is empty).
+    pub method: Option<(Ident, syn::Type)>,
 }
 
 pub struct Field<'a> {
@@ -50,6 +56,8 @@ fn indexes(cx: &Ctxt, fields: &[Field<'_>], attrs: &RecordAttrs) -> Vec<Index> {
             unique: index.unique,
             fields: vec![position],
             composite: false,
+            each: index.each,
+            method: None,
         })
     });
     let on_struct = attrs.indexes.iter().map(|index| {
@@ -64,18 +72,23 @@ fn indexes(cx: &Ctxt, fields: &[Field<'_>], attrs: &RecordAttrs) -> Vec<Index> {
                 position
             })
             .collect();
-        let joined = index
-            .fields
-            .iter()
-            .map(|field| field.unraw().to_string())
-            .collect::<Vec<_>>()
-            .join("_");
+        let joined = match &index.method {
+            Some((method, _)) => method.unraw().to_string(),
+            None => index
+                .fields
+                .iter()
+                .map(|field| field.unraw().to_string())
+                .collect::<Vec<_>>()
+                .join("_"),
+        };
         Index {
             name: index.name.as_ref().map_or(joined, LitStr::value),
             tokens: index.tokens.clone(),
             unique: index.unique,
             fields: positions,
-            composite: true,
+            composite: index.method.is_none(),
+            each: index.each,
+            method: index.method.clone(),
         }
     });
     on_fields.chain(on_struct).collect()

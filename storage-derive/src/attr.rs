@@ -15,6 +15,8 @@ pub const CRATE: &str = "crate";
 pub const UNIQUE: &str = "unique";
 pub const NAME: &str = "name";
 pub const FIELDS: &str = "fields";
+pub const EACH: &str = "each";
+pub const BY: &str = "by";
 pub const MIGRATE_FROM: &str = "migrate_from";
 pub const CHANGES: &str = "changes";
 
@@ -23,9 +25,9 @@ const STORED_ARGUMENTS: &[&str] = &[TABLE, VERSION, CRATE, INDEX, MIGRATE_FROM, 
 /// Arguments `#[stored(..)]` accepts on a type deriving `StoredType`.
 const TYPE_ARGUMENTS: &[&str] = &[CRATE];
 /// Options `#[index(..)]` on a field accepts.
-const FIELD_INDEX_OPTIONS: &[&str] = &[UNIQUE, NAME];
+const FIELD_INDEX_OPTIONS: &[&str] = &[UNIQUE, NAME, EACH];
 /// Options `#[stored(index(..))]` accepts.
-const RECORD_INDEX_OPTIONS: &[&str] = &[FIELDS, UNIQUE, NAME];
+const RECORD_INDEX_OPTIONS: &[&str] = &[FIELDS, BY, UNIQUE, NAME, EACH];
 
 /// `#[index]` or `#[index(unique, name = "..")]` on a field, or
 /// `#[stored(index(fields(a, b), unique, name = ".."))]` on the struct.
@@ -36,6 +38,10 @@ pub struct IndexAttr {
     pub name: Option<LitStr>,
     /// The fields of a struct-level index, in order; empty on a field.
     pub fields: Vec<Ident>,
+    /// `each`: one entry per element.
+    pub each: bool,
+    /// `by = method -> Type` on the struct: computed by a method.
+    pub method: Option<(Ident, syn::Type)>,
 }
 
 /// What `#[stored(..)]` and `#[rkyv(..)]` say about the struct.
@@ -201,10 +207,22 @@ fn stored_argument(
             unique: false,
             name: None,
             fields: Vec::new(),
+            each: false,
+            method: None,
         };
         let mut has_fields = false;
         meta.parse_nested_meta(|option| {
-            if option.path.is_ident(FIELDS) {
+            if option.path.is_ident(BY) {
+                let input = option.value()?;
+                let method: Ident = input.parse()?;
+                input.parse::<Token![->]>()?;
+                let ty: syn::Type = input.parse()?;
+                if index.method.is_some() {
+                    cx.error_spanned_by(&option.path, "duplicate `by`; give it once");
+                }
+                index.method = Some((method, ty));
+                Ok(())
+            } else if option.path.is_ident(FIELDS) {
                 has_fields = true;
                 option.parse_nested_meta(|field| {
                     match field.path.get_ident() {
@@ -223,10 +241,15 @@ fn stored_argument(
                 )
             }
         })?;
-        if !has_fields {
+        if has_fields && index.method.is_some() {
             cx.error_spanned_by(
                 &index.tokens,
-                "a struct-level index names its fields: `#[stored(index(fields(a, b)))]`; for one field write `#[index]` on the field",
+                "an index is over `fields(..)` or computed `by = method -> Type`, not both",
+            );
+        } else if !has_fields && index.method.is_none() {
+            cx.error_spanned_by(
+                &index.tokens,
+                "a struct-level index names its fields: `#[stored(index(fields(a, b)))]`, or the method computing it: `#[stored(index(by = method -> Type))]`; for one field write `#[index]` on the field",
             );
         }
         out.indexes.push(index);
@@ -236,7 +259,7 @@ fn stored_argument(
     Ok(())
 }
 
-/// `unique` or `name = ".."` inside an index attribute.
+/// `unique`, `each` or `name = ".."` inside an index attribute.
 fn index_option(
     cx: &Ctxt,
     option: &ParseNestedMeta<'_>,
@@ -249,6 +272,11 @@ fn index_option(
             cx.error_spanned_by(&option.path, "duplicate `unique`; give it once");
         }
         index.unique = true;
+    } else if option.path.is_ident(EACH) {
+        if index.each {
+            cx.error_spanned_by(&option.path, "duplicate `each`; give it once");
+        }
+        index.each = true;
     } else if option.path.is_ident(NAME) {
         let name: LitStr = option.value()?.parse()?;
         match index.name {
@@ -372,6 +400,8 @@ pub fn field<'a>(cx: &Ctxt, field: &'a syn::Field) -> FieldAttrs<'a> {
                 unique: false,
                 name: None,
                 fields: Vec::new(),
+                each: false,
+                method: None,
             };
             if let Meta::List(_) = attr.meta {
                 let parsed = attr.parse_nested_meta(|option| {

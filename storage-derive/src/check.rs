@@ -19,6 +19,8 @@ pub fn check(cx: &Ctxt, record: &Record<'_>) {
     for index in &record.indexes {
         index_not_on_key(cx, record, index);
         index_fields(cx, record, index);
+        each_index(cx, index);
+        method_index(cx, index);
     }
     index_names(cx, record);
     indexes_need_own_archive(cx, record);
@@ -119,7 +121,7 @@ pub fn tags(variants: &[crate::ast::Variant<'_>]) -> Vec<u8> {
 /// The leading key field is found and ordered by the key already; an index
 /// on it is redundant.
 fn index_not_on_key(cx: &Ctxt, record: &Record<'_>, index: &Index) {
-    if index.composite {
+    if index.composite || index.method.is_some() {
         return;
     }
     let field = &record.fields[index.fields[0]];
@@ -166,7 +168,12 @@ fn index_fields(cx: &Ctxt, record: &Record<'_>, index: &Index) {
                 ),
             );
         }
-        if let Some(problem) = index_type_problem(field) {
+        let problem = if index.each {
+            each_type_problem(&format!("field `{}`", field.ident), field.ty)
+        } else {
+            index_type_problem(&format!("field `{}`", field.ident), field.ty)
+        };
+        if let Some(problem) = problem {
             cx.error_spanned_by(field.ty.to_token_stream(), problem);
         }
         if let Some(rkyv) = &field.attrs.rkyv {
@@ -181,13 +188,73 @@ fn index_fields(cx: &Ctxt, record: &Record<'_>, index: &Index) {
     }
 }
 
-/// Why a field's type cannot be indexed, if it cannot.
-fn index_type_problem(field: &Field<'_>) -> Option<String> {
-    let name = field.ident;
-    let shown = types::describe(field.ty);
-    let value = types::indexed(field.ty);
+/// `each` fans out one field (or method) into one entry per element: it
+/// needs a `Vec`, and cannot be unique (one record may repeat a value, and
+/// two records sharing one element would be refused for all of them).
+fn each_index(cx: &Ctxt, index: &Index) {
+    if !index.each {
+        return;
+    }
+    if index.unique {
+        cx.error_spanned_by(
+            &index.tokens,
+            format!(
+                "index `{}` is `each` and `unique`: an `each` index has one entry per element, and a unique one at most one record per value; drop `unique` (or check uniqueness of elements in your code)",
+                index.name
+            ),
+        );
+    }
+    if index.composite {
+        cx.error_spanned_by(
+            &index.tokens,
+            format!(
+                "index `{}`: `each` fans out one `Vec` field: write `#[index(each)]` on the field, or `by = method -> Vec<T>` for a computed one",
+                index.name
+            ),
+        );
+    }
+}
+
+/// The value type of an index computed by a method.
+fn method_index(cx: &Ctxt, index: &Index) {
+    let Some((method, ty)) = &index.method else {
+        return;
+    };
+    let problem = if index.each {
+        each_type_problem(&format!("`{method}()`"), ty)
+    } else {
+        index_type_problem(&format!("`{method}()`"), ty)
+    };
+    if let Some(problem) = problem {
+        cx.error_spanned_by(ty.to_token_stream(), problem);
+    }
+}
+
+/// Why the type of an `each` index cannot be one, if it cannot. `what` is
+/// "field `tags`" or "`method()`".
+fn each_type_problem(what: &str, ty: &syn::Type) -> Option<String> {
+    let Shape::Vec(element) = types::shape(ty) else {
+        return Some(format!(
+            "`#[index(each)]` {what} has type `{}`; `each` makes one entry per element of a `Vec<T>`",
+            types::describe(ty)
+        ));
+    };
+    if types::optional(element).is_some() {
+        return Some(format!(
+            "`#[index(each)]` {what} has elements of type `{}`; index the values themselves: a `Vec` of integers, `bool`, `String`, `Vec<u8>` or `[u8; N]`",
+            types::describe(element)
+        ));
+    }
+    index_type_problem(&format!("{what} (each element)"), element)
+}
+
+/// Why a value of type `ty` cannot be indexed, if it cannot. `what` is
+/// "field `email`" or "`method()`".
+fn index_type_problem(what: &str, ty: &syn::Type) -> Option<String> {
+    let shown = types::describe(ty);
+    let value = types::indexed(ty);
     if let Shape::PointerSized(ident) = types::shape(value) {
-        return Some(pointer_sized_problem("#[index]", name, ident));
+        return Some(pointer_sized_problem("#[index]", what, ident));
     }
     let supported = match types::shape(value) {
         Shape::Plain(_) | Shape::String => true,
@@ -204,7 +271,7 @@ fn index_type_problem(field: &Field<'_>) -> Option<String> {
         format!("`{}` has no index encoding", types::describe(value))
     };
     Some(format!(
-        "`#[index]` field `{name}` has type `{shown}`; {why} - index values are integers, `bool`, `String`, `Vec<u8>` or `[u8; N]`, or an `Option` of one (only `Some` values are indexed)"
+        "`#[index]` {what} has type `{shown}`; {why} - index values are integers, `bool`, `String`, `Vec<u8>` or `[u8; N]`, or an `Option` of one (only `Some` values are indexed)"
     ))
 }
 
@@ -337,7 +404,9 @@ pub fn key_type_problem(field: &Field<'_>) -> Option<String> {
         Shape::Borrowed => format!(
             "`#[key]` field `{name}` has type `{shown}`; records own their data - use `String` or `Vec<u8>`"
         ),
-        Shape::PointerSized(ident) => pointer_sized_problem("#[key]", name, ident),
+        Shape::PointerSized(ident) => {
+            pointer_sized_problem("#[key]", &format!("field `{name}`"), ident)
+        }
         _ => return None,
     };
     Some(problem)
@@ -345,10 +414,10 @@ pub fn key_type_problem(field: &Field<'_>) -> Option<String> {
 
 /// rkyv archives `usize`/`isize` in 32 bits by default and truncates larger
 /// values, so the stored record would disagree with its key or index entry.
-fn pointer_sized_problem(attribute: &str, name: &syn::Ident, ty: &syn::Ident) -> String {
+fn pointer_sized_problem(attribute: &str, what: &str, ty: &syn::Ident) -> String {
     let wide = if *ty == "usize" { "u64" } else { "i64" };
     format!(
-        "`{attribute}` field `{name}` has type `{ty}`, which rkyv archives in 32 bits (truncating larger values) - use `{wide}`"
+        "`{attribute}` {what} has type `{ty}`, which rkyv archives in 32 bits (truncating larger values) - use `{wide}`"
     )
 }
 

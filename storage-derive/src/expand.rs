@@ -127,11 +127,21 @@ fn index_defs(record: &Record<'_>, krate: &Path) -> TokenStream {
             .fields
             .iter()
             .map(|&i| record.fields[i].ident.unraw().to_string());
+        let each = index.each;
+        let method = match &index.method {
+            Some((method, _)) => {
+                let method = method.unraw().to_string();
+                quote!(::core::option::Option::Some(#method))
+            }
+            None => quote!(::core::option::Option::None),
+        };
         quote! {
             #krate::IndexDef {
                 name: #name,
                 unique: #unique,
                 fields: &[#(#fields),*],
+                each: #each,
+                method: #method,
             }
         }
     });
@@ -145,45 +155,105 @@ fn index_values(record: &Record<'_>, krate: &Path) -> TokenStream {
         return TokenStream::new();
     }
     let rkyv = quote!(#krate::__private::rkyv);
+    let write = quote!(#krate::IntoKeyBytes::write_key_part);
     let arms = |archived: bool| -> Vec<TokenStream> {
         record
             .indexes
             .iter()
             .enumerate()
             .map(|(number, index)| {
-                let bindings = index.fields.iter().enumerate().map(|(part, &i)| {
-                    let field = &record.fields[i];
-                    let name = field.ident;
-                    let binding = quote::format_ident!("__part{}", part);
-                    let optional = types::optional(field.ty).is_some();
-                    let value = if archived {
-                        let view = view(field.ty, quote!(&archived.#name), &rkyv);
-                        let body = view.body;
-                        quote!(#body)
-                    } else if optional {
-                        quote!(::core::option::Option::as_ref(&self.#name))
-                    } else {
-                        quote!(&self.#name)
-                    };
-                    if optional {
-                        quote! {
-                            let ::core::option::Option::Some(#binding) = #value else {
-                                return false;
-                            };
-                        }
-                    } else {
-                        quote!(let #binding = #value;)
+                let body = match &index.method {
+                    Some((method, ty)) => {
+                        let value = if archived {
+                            quote! {
+                                let ::core::result::Result::Ok(__owned) =
+                                    #krate::__private::deserialize_record::<Self>(archived)
+                                else {
+                                    return;
+                                };
+                                let __value: #ty = Self::#method(&__owned);
+                            }
+                        } else {
+                            quote!(let __value: #ty = Self::#method(self);)
+                        };
+                        let push = if index.each {
+                            quote! {
+                                for __e in #krate::__private::Vec::as_slice(&__value) {
+                                    out.push(|out| #write(__e, out));
+                                }
+                            }
+                        } else if types::optional(ty).is_some() {
+                            quote! {
+                                if let ::core::option::Option::Some(__part0) = ::core::option::Option::as_ref(&__value) {
+                                    out.push(|out| #write(__part0, out));
+                                }
+                            }
+                        } else {
+                            quote!(out.push(|out| #write(&__value, out));)
+                        };
+                        quote!(#value #push)
                     }
-                });
-                let writes = (0..index.fields.len()).map(|part| {
-                    let binding = quote::format_ident!("__part{}", part);
-                    quote!(#krate::IntoKeyBytes::write_key_part(&#binding, out);)
-                });
+                    None if index.each => {
+                        let field = &record.fields[index.fields[0]];
+                        let name = field.ident;
+                        if archived {
+                            let element = match types::shape(field.ty) {
+                                Shape::Vec(element) => element,
+                                _ => field.ty,
+                            };
+                            let view = view(element, quote!(v), &rkyv).body;
+                            quote! {
+                                for v in <[_]>::iter(#rkyv::vec::ArchivedVec::as_slice(&archived.#name)) {
+                                    let __e = #view;
+                                    out.push(|out| #write(&__e, out));
+                                }
+                            }
+                        } else {
+                            quote! {
+                                for __e in #krate::__private::Vec::as_slice(&self.#name) {
+                                    out.push(|out| #write(__e, out));
+                                }
+                            }
+                        }
+                    }
+                    None => {
+                        let bindings = index.fields.iter().enumerate().map(|(part, &i)| {
+                            let field = &record.fields[i];
+                            let name = field.ident;
+                            let binding = quote::format_ident!("__part{}", part);
+                            let optional = types::optional(field.ty).is_some();
+                            let value = if archived {
+                                let view = view(field.ty, quote!(&archived.#name), &rkyv);
+                                let body = view.body;
+                                quote!(#body)
+                            } else if optional {
+                                quote!(::core::option::Option::as_ref(&self.#name))
+                            } else {
+                                quote!(&self.#name)
+                            };
+                            if optional {
+                                quote! {
+                                    let ::core::option::Option::Some(#binding) = #value else {
+                                        return;
+                                    };
+                                }
+                            } else {
+                                quote!(let #binding = #value;)
+                            }
+                        });
+                        let writes = (0..index.fields.len()).map(|part| {
+                            let binding = quote::format_ident!("__part{}", part);
+                            quote!(#write(&#binding, out);)
+                        });
+                        quote! {
+                            #(#bindings)*
+                            out.push(|out| { #(#writes)* });
+                        }
+                    }
+                };
                 quote! {
                     #number => {
-                        #(#bindings)*
-                        #(#writes)*
-                        true
+                        #body
                     }
                 }
             })
@@ -218,21 +288,21 @@ fn index_values(record: &Record<'_>, krate: &Path) -> TokenStream {
             }
         }
 
-        fn index_value(&self, index: usize, out: &mut #krate::KeyBuf) -> bool {
+        fn index_values(&self, index: usize, out: &mut #krate::IndexValues) {
             match index {
                 #(#own)*
-                _ => false,
+                _ => {}
             }
         }
 
-        fn archived_index_value(
+        fn archived_index_values(
             archived: &<Self as #rkyv::Archive>::Archived,
             index: usize,
-            out: &mut #krate::KeyBuf,
-        ) -> bool {
+            out: &mut #krate::IndexValues,
+        ) {
             match index {
                 #(#stored)*
-                _ => false,
+                _ => {}
             }
         }
     }
@@ -241,6 +311,20 @@ fn index_values(record: &Record<'_>, krate: &Path) -> TokenStream {
 /// The value type queries of `index` take: the field's type (without its
 /// `Option`), or a tuple of the fields' types.
 fn index_value_type(record: &Record<'_>, index: &Index) -> TokenStream {
+    let element = |ty: &'_ Type| -> Type {
+        match types::shape(ty) {
+            Shape::Vec(element) if index.each => element.clone(),
+            _ => types::indexed(ty).clone(),
+        }
+    };
+    if let Some((_, ty)) = &index.method {
+        let ty = element(ty);
+        return quote!(#ty);
+    }
+    if index.each {
+        let ty = element(record.fields[index.fields[0]].ty);
+        return quote!(#ty);
+    }
     let types = index
         .fields
         .iter()
@@ -288,9 +372,15 @@ fn index_queries(record: &Record<'_>, krate: &Path) -> TokenStream {
             )
         } else {
             (
-                format!(
-                    "Records whose `{name}` is `value`, in key order, through `f` (kept where it returns `Some`)."
-                ),
+                if index.each {
+                    format!(
+                        "Records with `value` among their `{name}` (one entry per distinct element), in key order, through `f` (kept where it returns `Some`)."
+                    )
+                } else {
+                    format!(
+                        "Records whose `{name}` is `value`, in key order, through `f` (kept where it returns `Some`)."
+                    )
+                },
                 quote! {
                     fn #by<__O>(
                         self,
@@ -304,9 +394,15 @@ fn index_queries(record: &Record<'_>, krate: &Path) -> TokenStream {
         signatures.push(quote! { #[doc = #doc_by] #sig_by; });
         bodies.push(quote! { #sig_by { #body_by } });
 
-        let doc_range = format!(
-            "Records whose `{name}` lies in `bounds`, in `{name}` order (then key order), through `f` (kept where it returns `Some`)."
-        );
+        let doc_range = if index.each {
+            format!(
+                "Records with an element of `{name}` in `bounds`, in element order (then key order), through `f` (kept where it returns `Some`): a record with several such elements comes once for each."
+            )
+        } else {
+            format!(
+                "Records whose `{name}` lies in `bounds`, in `{name}` order (then key order), through `f` (kept where it returns `Some`)."
+            )
+        };
         let sig_range = quote! {
             fn #by_range<__Q: #krate::AsKey<#value_type>, __O>(
                 self,
