@@ -236,6 +236,15 @@ fn pages_walk_the_table_with_a_cursor_as_text() {
         "xyz".parse::<Cursor>(),
         Err(Error::BadCursor { .. })
     ));
+    // Signs are not hex digits.
+    assert!(matches!(
+        "+f+f".parse::<Cursor>(),
+        Err(Error::BadCursor { .. })
+    ));
+    // A page of 0 is a page of 1: it says where the next one starts.
+    let one = people.page(None, 0, |k, _| *k).unwrap();
+    assert_eq!(one.items.len(), 1);
+    assert!(one.next.is_some());
 }
 
 #[test]

@@ -110,6 +110,12 @@ async fn transactions_run_on_the_blocking_pool_and_roll_back_the_same() {
         matches!(read_panic, Err(Error::Panicked { .. })),
         "{read_panic:?}"
     );
+    // A read that panicked says so, not that a write was rolled back.
+    let message = read_panic.unwrap_err().to_string();
+    assert!(
+        message.contains("a closure panicked") && !message.contains("write"),
+        "{message}"
+    );
     let count = storage
         .read(|tx| tx.records::<Person>().len())
         .await

@@ -47,6 +47,45 @@ fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, Strin
     )
 }
 
+/// One server-sent event: its name, its id and its data.
+type Seen = (String, Option<String>, ChangeJson);
+
+/// Subscribes to `/events` (resuming after `last`, if given) and reads
+/// `count` events in a thread.
+fn events(addr: &str, last: Option<u64>, count: usize) -> std::thread::JoinHandle<Vec<Seen>> {
+    let mut events = TcpStream::connect(addr).unwrap();
+    events
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let resume = last.map_or_else(String::new, |seq| format!("last-event-id: {seq}\r\n"));
+    write!(
+        events,
+        "GET /events HTTP/1.1\r\nhost: {addr}\r\naccept: text/event-stream\r\n{resume}\r\n"
+    )
+    .unwrap();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(events).lines();
+        let mut got: Vec<Seen> = Vec::new();
+        // Fields until the blank line that ends an event, in any order.
+        let (mut event, mut id, mut data) = (String::new(), None, None::<String>);
+        while got.len() < count {
+            let Some(Ok(line)) = lines.next() else { break };
+            if let Some(name) = line.strip_prefix("event: ") {
+                event = name.to_owned();
+            } else if let Some(seq) = line.strip_prefix("id: ") {
+                id = Some(seq.to_owned());
+            } else if let Some(text) = line.strip_prefix("data: ") {
+                data = Some(text.to_owned());
+            } else if line.is_empty()
+                && let Some(text) = data.take()
+            {
+                got.push((core::mem::take(&mut event), id.take(), json(&text)));
+            }
+        }
+        got
+    })
+}
+
 fn unchunk(mut body: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = body.split_once("\r\n") {
@@ -92,36 +131,7 @@ fn the_web_service_over_real_http() {
     });
 
     // Server-sent events: subscribe first, read in a thread.
-    let mut events = TcpStream::connect(&addr).unwrap();
-    events
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        events,
-        "GET /events HTTP/1.1\r\nhost: {addr}\r\naccept: text/event-stream\r\n\r\n"
-    )
-    .unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut lines = BufReader::new(events).lines();
-        let mut got: Vec<(String, Option<String>, ChangeJson)> = Vec::new();
-        // Fields until the blank line that ends an event, in any order.
-        let (mut event, mut id, mut data) = (String::new(), None, None::<String>);
-        while got.len() < 4 {
-            let Some(Ok(line)) = lines.next() else { break };
-            if let Some(name) = line.strip_prefix("event: ") {
-                event = name.to_owned();
-            } else if let Some(seq) = line.strip_prefix("id: ") {
-                id = Some(seq.to_owned());
-            } else if let Some(text) = line.strip_prefix("data: ") {
-                data = Some(text.to_owned());
-            } else if line.is_empty()
-                && let Some(text) = data.take()
-            {
-                got.push((core::mem::take(&mut event), id.take(), json(&text)));
-            }
-        }
-        got
-    });
+    let reader = events(&addr, None, 4);
     // Let the subscription be made before the first write.
     std::thread::sleep(Duration::from_millis(200));
 
@@ -201,5 +211,46 @@ fn the_web_service_over_real_http() {
     let open: TaskPage = json(&body);
     assert_eq!(open.items.len(), 5, "{body}");
     assert_eq!(http(&addr, "GET", "/tasks?after=zz", None).0, 400);
+    // The index listing pages too, by task id.
+    let mut paged = Vec::new();
+    let mut path = "/tasks?status=open&limit=2".to_owned();
+    loop {
+        let (status, body) = http(&addr, "GET", &path, None);
+        assert_eq!(status, 200, "{body}");
+        let page: TaskPage = json(&body);
+        assert!(page.items.len() <= 2);
+        paged.extend(page.items.iter().map(|t| t.id));
+        match page.next {
+            Some(next) => path = format!("/tasks?status=open&limit=2&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(paged, open.items.iter().map(|t| t.id).collect::<Vec<_>>());
+    assert_eq!(
+        http(&addr, "GET", "/tasks?status=open&after=x", None).0,
+        400
+    );
+
+    // A task `PUT` under an id the counter has not reached does not block
+    // later creations.
+    let (status, _) = http(&addr, "PUT", "/tasks/15", Some(&new_task("mine", "open")));
+    assert_eq!(status, 201);
+    let (status, body) = http(&addr, "POST", "/tasks", Some(&new_task("next", "open")));
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(json::<TaskJson>(&body).id, 16);
+
+    // Reconnecting with `Last-Event-ID` replays what was missed, then
+    // goes on live: the 4 first commits were seen, 12 + 2 came since.
+    let resumed = events(&addr, Some(4), 15);
+    std::thread::sleep(Duration::from_millis(200));
+    let (status, _) = http(&addr, "DELETE", "/tasks/16", None);
+    assert_eq!(status, 200);
+    let got = resumed.join().unwrap();
+    let ids: Vec<u64> = got
+        .iter()
+        .map(|(_, id, _)| id.as_deref().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(ids, (5..=19).collect::<Vec<u64>>(), "each once, in order");
+    assert_eq!(got.last().unwrap().0, "delete");
     runtime.shutdown_background();
 }

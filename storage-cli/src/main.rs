@@ -107,11 +107,6 @@ enum Command {
         /// JSON instead of text.
         #[arg(long)]
         json: bool,
-        /// Also the allocated, free and fragmented space, which redb reports
-        /// only to a writable open: the file must not be open elsewhere, and
-        /// its header is rewritten (no data changes).
-        #[arg(long)]
-        space: bool,
     },
 }
 
@@ -125,6 +120,7 @@ impl From<Error> for Failure {
     fn from(error: Error) -> Self {
         let code = match &error {
             Error::NotADatabase { .. } => 4,
+            Error::Damaged { .. } => 3,
             Error::Open { .. } => 4,
             Error::AlreadyOpen { .. } => 5,
             Error::BadKey { .. } => 6,
@@ -200,7 +196,7 @@ impl Progress {
             bar.set_position(done);
         } else if self.last.elapsed() >= Duration::from_secs(2) || (done == total && total > 0) {
             self.last = std::time::Instant::now();
-            eprintln!("{what}: {done}/{total}");
+            note(format_args!("{what}: {done}/{total}"));
         }
     }
 
@@ -228,12 +224,43 @@ fn unknown_table(storage: &Storage, table: &str) -> Result<(), Failure> {
     ))
 }
 
+/// Standard output, remembering the first error writing to it.
+struct Out {
+    lock: std::io::StdoutLock<'static>,
+    error: Option<std::io::Error>,
+}
+
+/// Writes a line to standard output; after an error, nothing more.
+fn write(out: &mut Out, line: String) {
+    if out.error.is_none()
+        && let Err(e) = writeln!(out.lock, "{line}")
+    {
+        out.error = Some(e);
+    }
+}
+
+/// A line on standard error; an error writing it is ignored (there is
+/// nowhere left to report it).
+fn note(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 fn run(cli: &Cli) -> Result<u8, Failure> {
-    let mut out = std::io::stdout().lock();
-    let write = |out: &mut std::io::StdoutLock<'_>, line: String| {
-        // A closed pipe (`| head`) ends the output, not the program with a panic.
-        let _ = writeln!(out, "{line}");
+    let mut out = Out {
+        lock: std::io::stdout().lock(),
+        error: None,
     };
+    let code = command(cli, &mut out)?;
+    let flushed = out.lock.flush();
+    match out.error.map_or(flushed, Err) {
+        // A closed pipe (`| head`) ends the output, not the program.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(code),
+        Err(e) => Err(fail(7, format!("writing the output: {e}"))),
+        Ok(()) => Ok(code),
+    }
+}
+
+fn command(cli: &Cli, out: &mut Out) -> Result<u8, Failure> {
     match &cli.command {
         Command::Tables { json } => {
             let storage = open(cli, false)?;
@@ -265,7 +292,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                             })
                             .collect();
                     }
-                    write(&mut out, line.to_string());
+                    write(out, line.to_string());
                     continue;
                 }
                 let size = table.key_bytes + table.value_bytes;
@@ -285,7 +312,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                             })
                             .collect();
                         write(
-                            &mut out,
+                            out,
                             format!(
                                 "{}: {} records of {} v{}, key ({}), {} bytes{}",
                                 table.name,
@@ -303,7 +330,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                         );
                     }
                     None => write(
-                        &mut out,
+                        out,
                         format!(
                             "{}: {} entries ({}), {} bytes",
                             table.name,
@@ -327,13 +354,13 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
             };
             if *json {
                 write(
-                    &mut out,
+                    out,
                     serde_json::to_string_pretty(&schema.row).unwrap_or_default(),
                 );
                 return Ok(0);
             }
             write(
-                &mut out,
+                out,
                 format!(
                     "table `{}`: version {} of `{}`, key ({}){}",
                     schema.table,
@@ -347,10 +374,10 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                     }
                 ),
             );
-            write(&mut out, format!("layout: {}", schema.layout));
+            write(out, format!("layout: {}", schema.layout));
             for index in &schema.indexes {
                 write(
-                    &mut out,
+                    out,
                     format!(
                         "index `{}` {}{}{}{}",
                         index.name,
@@ -377,7 +404,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                 Some(entry) => match entry.value {
                     Ok(value) => {
                         write(
-                            &mut out,
+                            out,
                             serde_json::to_string_pretty(&value).unwrap_or_default(),
                         );
                         Ok(0)
@@ -388,7 +415,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                     )),
                 },
                 None => {
-                    eprintln!("table `{table}`: no entry under {key}");
+                    note(format_args!("table `{table}`: no entry under {key}"));
                     Ok(1)
                 }
             }
@@ -432,9 +459,12 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                 };
                 if entry.value.is_err() {
                     corrupt += 1;
-                    eprintln!("table `{table}`: record {} is corrupt", entry.key);
+                    note(format_args!(
+                        "table `{table}`: record {} is corrupt",
+                        entry.key
+                    ));
                 }
-                write(&mut out, line);
+                write(out, line);
                 if done.is_multiple_of(1024) {
                     progress.update(table, done, total);
                 }
@@ -454,7 +484,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                 clean &= report.is_clean();
                 if *json {
                     write(
-                        &mut out,
+                        out,
                         serde_json::json!({
                             "table": report.table,
                             "records": report.records,
@@ -469,7 +499,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                         .to_string(),
                     );
                 } else {
-                    write(&mut out, report.to_string());
+                    write(out, report.to_string());
                 }
             }
             Ok(if clean { 0 } else { 3 })
@@ -481,10 +511,18 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                     "an etcd cluster compacts itself: `etcdctl compact` and `etcdctl defrag`",
                 ));
             }
+            // A writable open would make an empty file a database.
+            if cli
+                .file
+                .as_ref()
+                .is_some_and(|f| std::fs::metadata(f).is_ok_and(|m| m.len() == 0))
+            {
+                return Err(fail(4, "an empty file is not a database"));
+            }
             let mut storage = open(cli, true)?;
             let report = storage.compact()?;
             write(
-                &mut out,
+                out,
                 format!(
                     "compacted: {} bytes before, {} after, {} reclaimed",
                     report.bytes_before.unwrap_or(0),
@@ -496,9 +534,14 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         }
         Command::Backup { path } => {
             let storage = open(cli, false)?;
-            let report = storage.backup_to(path)?;
+            // The database opened: what fails now is the copy.
+            let report = storage.backup_to(path).map_err(|e| {
+                let mut failure = Failure::from(e);
+                failure.code = 7;
+                failure
+            })?;
             write(
-                &mut out,
+                out,
                 format!(
                     "backed up {} tables, {} entries ({} bytes) to {}",
                     report.tables,
@@ -509,8 +552,8 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
             );
             Ok(0)
         }
-        Command::Stats { json, space } => {
-            let storage = open(cli, *space)?;
+        Command::Stats { json } => {
+            let storage = open(cli, false)?;
             let stats = storage.stats()?;
             if *json {
                 let tables: Vec<_> = stats
@@ -524,7 +567,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                     })
                     .collect();
                 write(
-                    &mut out,
+                    out,
                     serde_json::json!({
                         "file_bytes": stats.file_bytes,
                         "allocated_bytes": stats.allocated_bytes,
@@ -534,7 +577,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                     .to_string(),
                 );
             } else {
-                write(&mut out, stats.to_string().trim_end().to_owned());
+                write(out, stats.to_string().trim_end().to_owned());
             }
             Ok(0)
         }
@@ -558,7 +601,7 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
-            eprintln!("storage-inspect: {}", failure.message);
+            note(format_args!("storage-inspect: {}", failure.message));
             ExitCode::from(failure.code)
         }
     }

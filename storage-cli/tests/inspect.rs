@@ -106,7 +106,7 @@ fn everything(id: u64) -> Everything {
         h: i32::MIN,
         i: i64::MIN,
         j: i128::from(i64::MIN),
-        k: 1.5,
+        k: 0.1,
         l: -0.25,
         m: id.is_multiple_of(2),
         n: 'ß',
@@ -227,6 +227,12 @@ fn inspect(args: &[&str]) -> Output {
         .expect("run storage-inspect")
 }
 
+/// What serde_json writes for `value`, read back: its text, where an `f32`
+/// is written in its shortest form (`to_value` would widen it first).
+fn serde_text(value: &impl Serialize) -> serde_json::Value {
+    serde_json::from_str(&serde_json::to_string(value).unwrap()).unwrap()
+}
+
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -289,16 +295,13 @@ fn records_of_every_field_type_decode_to_their_json() {
     assert_eq!(lines.len(), 3);
     for (line, id) in lines.iter().zip(1..) {
         assert_eq!(line["key"], serde_json::json!(id));
-        let expected = normalized(serde_json::to_value(everything(id)).unwrap());
+        let expected = normalized(serde_text(&everything(id)));
         assert_eq!(normalized(line["value"].clone()), expected, "record {id}");
     }
     let got = inspect(&[file, "get", "everything", "2"]);
     assert_eq!(code(&got), 0);
     let value: serde_json::Value = serde_json::from_str(&stdout(&got)).unwrap();
-    assert_eq!(
-        normalized(value),
-        normalized(serde_json::to_value(everything(2)).unwrap())
-    );
+    assert_eq!(normalized(value), normalized(serde_text(&everything(2))));
     assert_eq!(code(&inspect(&[file, "get", "everything", "99"])), 1);
     assert_eq!(
         code(&inspect(&[file, "get", "everything", "not-a-number"])),
@@ -478,20 +481,17 @@ fn compact_backup_and_stats_through_the_binary() {
         .find(|t| t["table"] == "orders")
         .unwrap();
     assert_eq!(orders["entries"], 12);
-    // Read-only, redb does not tell the allocation; `--space` opens writable.
-    assert!(json["allocated_bytes"].is_null(), "{json}");
+    // The allocation, from the checked read-only open; the file unchanged.
+    let allocated = json["allocated_bytes"].as_u64().unwrap();
+    assert!(allocated > 0 && allocated <= json["file_bytes"].as_u64().unwrap());
     let before = std::fs::read(&path).unwrap();
     let text = stdout(&inspect(&[file, "stats"]));
-    assert!(text.contains("known only to a writable open"), "{text}");
+    assert!(text.contains("bytes allocated"), "{text}");
     assert_eq!(
         std::fs::read(&path).unwrap(),
         before,
         "stats changed the file"
     );
-    let space = inspect(&[file, "stats", "--space", "--json"]);
-    let json: serde_json::Value = serde_json::from_str(&stdout(&space)).unwrap();
-    let allocated = json["allocated_bytes"].as_u64().unwrap();
-    assert!(allocated > 0 && allocated <= json["file_bytes"].as_u64().unwrap());
 }
 
 #[test]
@@ -605,4 +605,107 @@ fn each_and_computed_indexes_are_listed_and_checked() {
         "{}",
         stdout(&damaged)
     );
+}
+
+/// Set to a file for the child below: it writes, and exits without closing.
+const CRASH_CHILD_ENV: &str = "STORAGE_INSPECT_CRASH_FILE";
+
+#[test]
+fn crashed_writer_child() {
+    let Ok(path) = std::env::var(CRASH_CHILD_ENV) else {
+        return; // Only the test below runs this, in a child process.
+    };
+    let storage = Storage::new(&path).unwrap();
+    storage
+        .records::<Order>()
+        .insert_batch((1..=20).map(|n| order(n, 1)))
+        .unwrap();
+    // The database is never closed: the file is left as a crash leaves it.
+    std::process::exit(0);
+}
+
+#[test]
+fn damaged_and_crashed_files_are_checked_read_only_and_never_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    // A file a crashed writer left needs recovery: done in memory.
+    let crashed = dir.path().join("crashed.redb");
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args(["crashed_writer_child", "--exact", "--test-threads=1"])
+        .env(CRASH_CHILD_ENV, &crashed)
+        .output()
+        .unwrap();
+    assert!(child.status.success(), "{child:?}");
+    let before = std::fs::read(&crashed).unwrap();
+    let out = inspect(&[crashed.to_str().unwrap(), "check"]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout(&out).contains("table `orders`: 20 records, clean"));
+    assert_eq!(std::fs::read(&crashed).unwrap(), before, "the file changed");
+
+    // Bytes flipped anywhere: damage found or a clean read, never a panic.
+    let clean = written(dir.path());
+    let original = std::fs::read(&clean).unwrap();
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut damaged_found = 0;
+    for case in 0..40 {
+        let mut bytes = original.clone();
+        for _ in 0..1 + next() % 4 {
+            let at = (next() % bytes.len() as u64) as usize;
+            bytes[at] ^= 1 << (next() % 8);
+        }
+        let path = dir.path().join(format!("damaged-{case}.redb"));
+        std::fs::write(&path, &bytes).unwrap();
+        for command in ["check", "tables", "stats"] {
+            let out = inspect(&[path.to_str().unwrap(), command]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                [0, 3, 4].contains(&code(&out)) && !stderr.contains("panicked"),
+                "case {case} {command}: exit {}: {stderr}",
+                code(&out)
+            );
+            damaged_found += u32::from(code(&out) == 3);
+        }
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            bytes,
+            "case {case}: the file changed"
+        );
+    }
+    assert!(
+        damaged_found > 0,
+        "no case found damage: the test flips nothing"
+    );
+}
+
+#[test]
+fn odd_targets_and_a_full_output_get_clear_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    // `compact` does not turn an empty file into a database.
+    let empty = dir.path().join("empty.redb");
+    std::fs::write(&empty, b"").unwrap();
+    assert_eq!(code(&inspect(&[empty.to_str().unwrap(), "compact"])), 4);
+    assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
+    // A backup onto an existing file fails as a backup (7), not as the source.
+    let path = written(dir.path());
+    let file = path.to_str().unwrap();
+    let taken = dir.path().join("taken");
+    std::fs::write(&taken, b"mine").unwrap();
+    let out = inspect(&[file, "backup", taken.to_str().unwrap()]);
+    assert_eq!(code(&out), 7, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(&taken).unwrap(), b"mine");
+    // Output that cannot be written is an error, not a silent success.
+    if let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") {
+        let out = Command::new(env!("CARGO_BIN_EXE_storage-inspect"))
+            .args([file, "dump", "orders"])
+            .stdout(full)
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 7, "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("writing the output"));
+    }
 }

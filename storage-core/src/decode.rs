@@ -201,6 +201,16 @@ pub(crate) fn to_json(value: &Value) -> serde_json::Value {
     }
 }
 
+/// An `f32` as the `f64` of its shortest decimal form, so that `0.1f32`
+/// shows as `0.1` (as serde_json writes it), not `0.10000000149011612`.
+fn widened(x: f32) -> f64 {
+    if x.is_finite() {
+        x.to_string().parse().unwrap_or(f64::from(x))
+    } else {
+        f64::from(x)
+    }
+}
+
 /// Fields as serde shows them: a newtype's one field as itself, a tuple
 /// struct's or variant's fields (named `0`, `1`, ..) as an array, named
 /// fields as an object.
@@ -210,6 +220,8 @@ fn json_fields(fields: &[(String, Value)]) -> serde_json::Value {
         .enumerate()
         .all(|(i, (name, _))| *name == i.to_string());
     match fields {
+        // No fields: `struct S {}` (serde writes `{}`).
+        [] => json_object(fields),
         [(_, only)] if positional => to_json(only),
         _ if positional => {
             serde_json::Value::Array(fields.iter().map(|(_, v)| to_json(v)).collect())
@@ -692,7 +704,7 @@ impl<'a> Decoder<'a> {
             Layout::I32 | Layout::Isize => Value::Signed(self.i32_at(pos)?.into()),
             Layout::I64 => Value::Signed(i64::from_le_bytes(self.array(pos)?)),
             Layout::I128 => Value::I128(i128::from_le_bytes(self.array(pos)?)),
-            Layout::F32 => Value::Float(f32::from_le_bytes(self.array(pos)?).into()),
+            Layout::F32 => Value::Float(widened(f32::from_le_bytes(self.array(pos)?))),
             Layout::F64 => Value::Float(f64::from_le_bytes(self.array(pos)?)),
             Layout::Char => {
                 let scalar = self.u32_at(pos)?;

@@ -40,8 +40,19 @@ pub enum Error {
         source: BoxError,
     },
 
+    /// The file is a database, but its integrity check failed on open: its
+    /// pages are not what redb last wrote. Nothing was changed.
+    #[error("the database file {} is damaged (its integrity check failed): restore it from a backup; `check_integrity(false)` opens it to read what is still readable, at the risk of a panic inside redb", .path.display())]
+    Damaged {
+        /// The file that was being opened.
+        path: PathBuf,
+        /// What the engine reported.
+        #[source]
+        source: BoxError,
+    },
+
     /// The database could not be opened for another reason (permissions, I/O,
-    /// a failed integrity check, an old file format).
+    /// an old file format).
     #[error("cannot open database {}", .path.display())]
     Open {
         /// The file that was being opened.
@@ -298,10 +309,13 @@ pub enum Error {
     )]
     NestedWrite,
 
-    /// The write closure panicked. The transaction was rolled back.
-    #[error("write transaction panicked and was rolled back (tables touched: {}): {message}", .tables.join(", "))]
+    /// A closure run in a transaction panicked: a write transaction was
+    /// rolled back; a read (or a task of `AsyncStorage`, feature `tokio`)
+    /// just ended.
+    #[error("{}", panicked(.tables, .message))]
     Panicked {
-        /// Tables the transaction had opened before the panic.
+        /// Tables the write transaction had opened before the panic; empty
+        /// for a read.
         tables: Vec<String>,
         /// The panic message.
         message: String,
@@ -381,6 +395,18 @@ pub struct SchemaDifference {
 /// `User` of `app::models::User`.
 fn short_name(path: &str) -> &str {
     path.rsplit("::").next().unwrap_or(path)
+}
+
+/// The message of [`Error::Panicked`].
+fn panicked(tables: &[String], message: &str) -> String {
+    if tables.is_empty() {
+        format!("a closure panicked, nothing was written: {message}")
+    } else {
+        format!(
+            "write transaction panicked and was rolled back (tables touched: {}): {message}",
+            tables.join(", ")
+        )
+    }
 }
 
 impl Error {

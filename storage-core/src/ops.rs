@@ -311,7 +311,10 @@ impl fmt::Display for Stats {
                     .unwrap_or(allocated)
                     .saturating_sub(allocated)
             )?,
-            _ => writeln!(f, " (allocation is known only to a writable open)")?,
+            _ => writeln!(
+                f,
+                " (allocation not known: opened without the integrity check, or a write was running)"
+            )?,
         }
         for t in &self.tables {
             writeln!(
@@ -489,11 +492,25 @@ impl Storage {
     /// ```
     pub fn backup_to(&self, path: impl AsRef<Path>) -> Result<BackupReport> {
         let path = path.as_ref().to_path_buf();
-        if path.exists() {
-            return Err(Error::Open {
-                path,
-                source: "a file is already there; a backup never overwrites one".into(),
-            });
+        // Created here, atomically: a file already there is never touched.
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::Open {
+                    path,
+                    source: "a file is already there; a backup never overwrites one".into(),
+                });
+            }
+            Err(e) => {
+                return Err(Error::Open {
+                    path,
+                    source: e.into(),
+                });
+            }
         }
         let options = crate::backend::redb::OpenOptions {
             durability: crate::backend::Durability::Immediate,
@@ -501,7 +518,13 @@ impl Storage {
             cache_size: None,
             read_only: false,
         };
-        let target = crate::backend::RedbBackend::open(&path, options)?;
+        let target = match crate::backend::RedbBackend::open(&path, options) {
+            Ok(target) => target,
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(e);
+            }
+        };
         let copied = self.read(|tx| {
             let txn = tx.raw();
             let names = txn.tables()?;

@@ -22,6 +22,8 @@ use super::{
 };
 use crate::error::{Error, Result};
 
+mod overlay;
+
 type Definition<'a> = TableDefinition<'a, &'static [u8], &'static [u8]>;
 type RawReadTable = ::redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
 type RawTable<'t> = ::redb::Table<'t, &'static [u8], &'static [u8]>;
@@ -73,6 +75,9 @@ pub struct RedbBackend {
 enum Db {
     Writable(::redb::Database),
     ReadOnly(::redb::ReadOnlyDatabase),
+    /// Read-only, checked (or recovered) on open: a database over the file
+    /// whose writes stay in memory ([`overlay`]).
+    Checked(::redb::Database),
 }
 
 impl Db {
@@ -80,7 +85,7 @@ impl Db {
         &self,
     ) -> ::core::result::Result<::redb::ReadTransaction, ::redb::TransactionError> {
         match self {
-            Db::Writable(db) => db.begin_read(),
+            Db::Writable(db) | Db::Checked(db) => db.begin_read(),
             Db::ReadOnly(db) => db.begin_read(),
         }
     }
@@ -107,6 +112,10 @@ fn open_error(path: &Path, source: ::redb::DatabaseError) -> Error {
     let path = path.to_path_buf();
     match source {
         ::redb::DatabaseError::DatabaseAlreadyOpen => Error::AlreadyOpen { path },
+        ::redb::DatabaseError::Storage(::redb::StorageError::Corrupted(_)) => Error::Damaged {
+            path,
+            source: source.into(),
+        },
         ::redb::DatabaseError::Storage(::redb::StorageError::Io(ref io))
             if io.kind() == std::io::ErrorKind::InvalidData =>
         {
@@ -148,11 +157,7 @@ impl RedbBackend {
                     source: "no such file (a read-only open creates nothing)".into(),
                 });
             }
-            Db::ReadOnly(
-                builder(&options)
-                    .open_read_only(path)
-                    .map_err(|e| open_error(path, e))?,
-            )
+            Self::open_read_only(path, &options)?
         } else {
             Db::Writable(
                 builder(&options)
@@ -161,6 +166,37 @@ impl RedbBackend {
             )
         };
         Ok(Self::with_db(db, Some(path.to_path_buf()), options))
+    }
+
+    /// A read-only open. redb's own checks nothing (a damaged file can
+    /// panic inside it) and refuses a file a crashed writer left (it needs
+    /// recovery); so, with the integrity check on (the default), the file
+    /// is opened as a database whose writes stay in memory ([`overlay`]):
+    /// checked and recovered as a writable open would, the file left as it
+    /// is.
+    fn open_read_only(path: &Path, options: &OpenOptions) -> Result<Db> {
+        if !options.check_integrity {
+            let db = builder(options)
+                .open_read_only(path)
+                .map_err(|e| open_error(path, e))?;
+            return Ok(Db::ReadOnly(db));
+        }
+        let opened = std::fs::File::open(path).and_then(overlay::Overlay::new);
+        let backend = opened.map_err(|e| Error::Open {
+            path: path.to_path_buf(),
+            source: e.into(),
+        })?;
+        // An empty file would become a database.
+        if backend.file_len() == 0 {
+            return Err(Error::NotADatabase {
+                path: path.to_path_buf(),
+                source: "the file is empty".into(),
+            });
+        }
+        let db = builder(options)
+            .create_with_backend(backend)
+            .map_err(|e| open_error(path, e))?;
+        Ok(Db::Checked(db))
     }
 
     pub(crate) fn in_memory(options: OpenOptions) -> Result<Self> {
@@ -255,12 +291,11 @@ impl RedbBackend {
     /// are checked against their records, and
     /// [`Storage::verify`](crate::Storage::verify) reports what was broken.
     ///
-    /// `None` for a storage opened read-only (which has a
-    /// `redb::ReadOnlyDatabase` underneath).
+    /// `None` for a storage opened read-only.
     pub fn database(&self) -> Option<&::redb::Database> {
         match &self.db {
             Db::Writable(db) => Some(db),
-            Db::ReadOnly(_) => None,
+            Db::ReadOnly(_) | Db::Checked(_) => None,
         }
     }
 
@@ -286,16 +321,19 @@ impl RedbBackend {
     }
 
     /// The database's allocation figures: (allocated pages, page size,
-    /// fragmented bytes), from a write transaction that commits nothing.
+    /// fragmented bytes), from a write transaction that commits nothing
+    /// (in memory, for a checked read-only open). `None` when redb cannot
+    /// tell them now: a read-only open without the integrity check, or
+    /// while a write transaction runs (they are not waited for).
     pub(crate) fn allocation(&self) -> Result<Option<(u64, u64, u64)>> {
-        let Db::Writable(db) = &self.db else {
+        let (Db::Writable(db) | Db::Checked(db)) = &self.db else {
             return Ok(None);
         };
-        let me = std::thread::current().id();
-        if *lock(&self.writer) == Some(me) {
-            return Err(Error::NestedWrite);
-        }
-        let txn = db.begin_write().map_err(|e| error(None, e))?;
+        let txn = match db.try_begin_write() {
+            Ok(txn) => txn,
+            Err(::redb::TransactionError::WouldBlock) => return Ok(None),
+            Err(e) => return Err(error(None, e)),
+        };
         let stats = txn.stats().map_err(|e| error(None, e));
         let _ = txn.abort();
         let stats = stats?;

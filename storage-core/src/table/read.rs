@@ -247,6 +247,8 @@ impl<'tx, K: IntoKeyBytes, V: StoredValue> ReadTable<'tx, K, V> {
     /// One page of the table for a listing: up to `limit` entries after
     /// `after` (from the start if `None`), each through `f`, and the
     /// [`Cursor`] to ask for the next page with (`None` on the last page).
+    /// A `limit` of 0 is taken as 1: a page that holds nothing could not
+    /// say where the next one starts.
     /// A cursor is a position, not a snapshot: pages read in separate
     /// transactions see the writes made between them.
     ///
@@ -291,6 +293,7 @@ impl<'tx, K: IntoKeyBytes, V: StoredValue> ReadTable<'tx, K, V> {
         limit: usize,
         mut f: impl FnMut(&K::Key, &V::Archived) -> O,
     ) -> Result<Page<O>> {
+        let limit = limit.max(1);
         let lo = match after {
             // After the cursor, or from the bound if the cursor lies before it.
             Some(cursor) => match &lo {
@@ -350,7 +353,8 @@ impl core::str::FromStr for Cursor {
         let bad = || Error::BadCursor {
             cursor: text.chars().take(64).collect(),
         };
-        if !text.len().is_multiple_of(2) || !text.is_ascii() {
+        // Hex digits only: `from_str_radix` alone would take a `+` sign.
+        if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad());
         }
         let bytes = (0..text.len())
