@@ -292,3 +292,90 @@ fn the_new_writes_reach_the_change_feed() {
         ]
     );
 }
+
+/// A key computed by a method (native_db's `primary_key(fn)`).
+mod slugged {
+    #[derive(
+        Debug,
+        Clone,
+        PartialEq,
+        storage::StoredRecord,
+        rkyv::Archive,
+        rkyv::Serialize,
+        rkyv::Deserialize,
+    )]
+    #[stored(table = "pages", key(by = slug -> String))]
+    pub struct Page {
+        pub title: String,
+        pub body: String,
+    }
+
+    impl Page {
+        pub fn slug(&self) -> String {
+            self.title.to_lowercase().replace(' ', "-")
+        }
+    }
+
+    /// The same table with the key's type changed.
+    pub mod numbered {
+        #[derive(storage::StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+        #[stored(table = "pages", key(by = slug -> u64))]
+        pub struct Page {
+            pub title: String,
+            pub body: String,
+        }
+
+        impl Page {
+            pub fn slug(&self) -> u64 {
+                self.title.len() as u64
+            }
+        }
+    }
+}
+
+#[test]
+fn a_key_computed_by_a_method_works_like_a_key_field() {
+    use slugged::Page;
+    let storage = Storage::in_memory().unwrap();
+    let pages = storage.records::<Page>();
+    let page = |title: &str| Page {
+        title: title.into(),
+        body: format!("about {title}"),
+    };
+    pages
+        .insert_batch([page("Hello World"), page("Rust Tips")])
+        .unwrap();
+    assert_eq!(
+        pages
+            .get("hello-world", |p| p.body().to_owned())
+            .unwrap()
+            .as_deref(),
+        Some("about Hello World")
+    );
+    assert!(matches!(
+        pages.insert_new(&page("Hello World")),
+        Err(Error::KeyExists { .. })
+    ));
+    assert_eq!(
+        pages
+            .prefix("rust", |k: &String, _| Some(k.clone()))
+            .unwrap(),
+        ["rust-tips"]
+    );
+    // `put` under a key that is not what the method computes is refused.
+    assert!(matches!(
+        pages.put("elsewhere", &page("Hello World")),
+        Err(Error::KeyMismatch { .. })
+    ));
+    assert_eq!(
+        pages.take("rust-tips").unwrap().map(|p| p.title).as_deref(),
+        Some("Rust Tips")
+    );
+    // The key's type is part of the schema.
+    let other = storage.records::<slugged::numbered::Page>().len();
+    let message = match other {
+        Err(e @ Error::SchemaMismatch { .. }) => e.to_string(),
+        other => panic!("{other:?}"),
+    };
+    assert!(message.contains("computed key"), "{message}");
+}

@@ -548,6 +548,18 @@ impl Post {
     }
 }
 
+#[derive(StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[stored(table = "slugs", key(by = slug -> String))]
+pub struct Slugged {
+    pub title: String,
+}
+
+impl Slugged {
+    pub fn slug(&self) -> String {
+        self.title.to_lowercase()
+    }
+}
+
 #[test]
 fn each_and_computed_indexes_are_listed_and_checked() {
     let dir = tempfile::tempdir().unwrap();
@@ -572,7 +584,19 @@ fn each_and_computed_indexes_are_listed_and_checked() {
             ])
             .unwrap();
     }
+    Storage::new(&path)
+        .unwrap()
+        .records::<Slugged>()
+        .insert(&Slugged {
+            title: "Hello".into(),
+        })
+        .unwrap();
     let file = path.to_str().unwrap();
+    // A computed key decodes by its stored type.
+    let dump = stdout(&inspect(&[file, "dump", "slugs"]));
+    assert_eq!(dump.trim(), r#""hello": {"title":"Hello"}"#);
+    let got = inspect(&[file, "get", "slugs", "hello"]);
+    assert_eq!(code(&got), 0, "{}", String::from_utf8_lossy(&got.stderr));
     let schema = stdout(&inspect(&[file, "schema", "posts"]));
     assert!(
         schema.contains("index `tags` on (tags), one entry per element"),

@@ -358,6 +358,9 @@ fn hex(text: &str) -> Option<Vec<u8>> {
 
 impl<'a> KeyCodec<'a> {
     fn of(row: &'a StoredRow) -> Option<Self> {
+        if let Some(key) = &row.key_layout {
+            return Some(KeyCodec { parts: vec![key] });
+        }
         let parts = row
             .key
             .iter()

@@ -132,6 +132,9 @@ struct Locked {
     table: String,
     version: u32,
     key: Vec<String>,
+    /// The layout of a key computed by a method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key_layout: Option<Layout>,
     layout: Layout,
 }
 
@@ -187,6 +190,7 @@ pub fn schema_lock_with<R: StoredRecord>(
         table: schema.table.to_owned(),
         version: schema.version,
         key: schema.key.iter().map(|k| (*k).to_owned()).collect(),
+        key_layout: schema.key_layout.map(|l| l().clone()),
         layout: (schema.layout)().clone(),
     };
     if let Some((locked, later)) = newest_lock(dir, schema.table)?
@@ -217,6 +221,12 @@ pub fn schema_lock_with<R: StoredRecord>(
                     locked.key.join(", "),
                     current.key.join(", ")
                 ))
+            } else if let (Some(a), Some(b)) = (&locked.key_layout, &current.key_layout)
+                && let Some(d) = first_difference(a, b)
+            {
+                Some(format!("in the type of the computed key: {d}"))
+            } else if locked.key_layout.is_some() != current.key_layout.is_some() {
+                Some("in how the key is made: a computed key one side, fields the other".to_owned())
             } else {
                 first_difference(&locked.layout, &current.layout)
             };

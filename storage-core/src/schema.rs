@@ -48,6 +48,10 @@ pub struct Schema {
     pub indexes: &'static [IndexDef],
     /// The archived layout of the record, described once.
     pub layout: fn() -> &'static Layout,
+    /// The layout of the key, for a key computed by a method
+    /// (`#[stored(key(by = ..))]`); `None` when the key is fields of the
+    /// record (their layouts are in [`layout`](Self::layout)).
+    pub key_layout: Option<fn() -> &'static Layout>,
     /// The schema of the record type this one migrates from
     /// (`#[stored(migrate_from = ..)]`).
     pub previous: Option<&'static Schema>,
@@ -123,6 +127,9 @@ pub(crate) struct StoredRow {
     pub(crate) rkyv: String,
     /// The archived layout of a record.
     pub(crate) layout: Layout,
+    /// The layout of a key computed by a method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) key_layout: Option<Layout>,
     /// Its indexes, with their state.
     pub(crate) indexes: Vec<StoredIndex>,
     /// The table keeps a durable change log: whatever record type writes it.
@@ -139,7 +146,17 @@ pub(crate) fn compatible(a: &'static Schema, b: &'static Schema) -> bool {
     core::ptr::eq(a, b)
         || (a.version == b.version
             && a.key == b.key
+            && same_key_layout(a.key_layout.map(|l| l()), b.key_layout.map(|l| l()))
             && first_difference((a.layout)(), (b.layout)()).is_none())
+}
+
+/// Whether two computed keys (or two keys of fields) are laid out alike.
+fn same_key_layout(a: Option<&Layout>, b: Option<&Layout>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => first_difference(a, b).is_none(),
+        _ => false,
+    }
 }
 
 /// The address of a [`Schema`] known to match a row.
@@ -242,6 +259,7 @@ impl StoredRow {
             key: schema.key.iter().map(|k| (*k).to_owned()).collect(),
             rkyv: rkyv_format().to_owned(),
             layout: (schema.layout)().clone(),
+            key_layout: schema.key_layout.map(|l| l().clone()),
             indexes,
             changes: schema.changes,
             matched: Memo::default(),
@@ -322,6 +340,7 @@ impl StoredRow {
         let same = self.version == schema.version
             && self.rkyv == rkyv_format()
             && self.key.iter().eq(schema.key)
+            && same_key_layout(self.key_layout.as_ref(), schema.key_layout.map(|l| l()))
             && first_difference(&self.layout, (schema.layout)()).is_none();
         if same {
             self.matched.0.store(address, Ordering::Relaxed);
@@ -381,6 +400,14 @@ pub(crate) fn mismatch(schema: &'static Schema, row: &StoredRow) -> Error {
             "in the key: ({}) stored, ({}) here",
             row.key.join(", "),
             schema.key.join(", ")
+        )
+    } else if !same_key_layout(row.key_layout.as_ref(), schema.key_layout.map(|l| l())) {
+        let shown =
+            |l: Option<&Layout>| l.map_or_else(|| "its fields".to_owned(), Layout::to_string);
+        format!(
+            "in the type of the computed key: {} stored, {} here",
+            shown(row.key_layout.as_ref()),
+            shown(schema.key_layout.map(|l| l()))
         )
     } else {
         first_difference(&row.layout, (schema.layout)())
@@ -754,6 +781,7 @@ mod tests {
         key: &["id"],
         indexes: INDEXES,
         layout: users,
+        key_layout: None,
         previous: None,
         changes: false,
     };
@@ -764,6 +792,7 @@ mod tests {
     static CHANGED: Schema = Schema {
         version: 2,
         layout: other,
+        key_layout: None,
         previous: Some(&WITH_INDEX),
         changes: false,
         ..WITH_INDEX

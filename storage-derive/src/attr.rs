@@ -21,7 +21,7 @@ pub const MIGRATE_FROM: &str = "migrate_from";
 pub const CHANGES: &str = "changes";
 
 /// Arguments `#[stored(..)]` accepts on a record.
-const STORED_ARGUMENTS: &[&str] = &[TABLE, VERSION, CRATE, INDEX, MIGRATE_FROM, CHANGES];
+const STORED_ARGUMENTS: &[&str] = &[TABLE, VERSION, CRATE, KEY, INDEX, MIGRATE_FROM, CHANGES];
 /// Arguments `#[stored(..)]` accepts on a type deriving `StoredType`.
 const TYPE_ARGUMENTS: &[&str] = &[CRATE];
 /// Options `#[index(..)]` on a field accepts.
@@ -60,6 +60,9 @@ pub struct RecordAttrs {
     pub migrate_from: Option<Path>,
     /// `#[stored(changes)]`: the record type keeps a durable change log.
     pub changes: bool,
+    /// `#[stored(key(by = method -> Type))]`: the key computed by a method,
+    /// with the attribute's tokens for errors.
+    pub key_by: Option<(Ident, syn::Type, proc_macro2::TokenStream)>,
 }
 
 /// What the attributes of one field say.
@@ -159,7 +162,31 @@ fn stored_argument(
             format!("duplicate `{what}` argument; give it once"),
         );
     };
-    if meta.path.is_ident(TABLE) {
+    if meta.path.is_ident(KEY) {
+        let path = &meta.path;
+        let tokens = quote::quote!(#path);
+        meta.parse_nested_meta(|option| {
+            if option.path.is_ident(BY) {
+                let input = option.value()?;
+                let method: Ident = input.parse()?;
+                input.parse::<Token![->]>()?;
+                let ty: syn::Type = input.parse()?;
+                match out.key_by {
+                    Some(_) => cx.error_spanned_by(&option.path, "duplicate `by`; give it once"),
+                    None => out.key_by = Some((method, ty, tokens.clone())),
+                }
+                Ok(())
+            } else {
+                unknown_argument(cx, &option, "stored(key(..))", &[BY])
+            }
+        })?;
+        if out.key_by.is_none() {
+            cx.error_spanned_by(
+                &tokens,
+                "a computed key names its method and type: `#[stored(key(by = method -> Type))]`; for a key stored in a field write `#[key]` on the field",
+            );
+        }
+    } else if meta.path.is_ident(TABLE) {
         let table: LitStr = meta.value()?.parse()?;
         match out.table {
             Some(_) => duplicate(TABLE),

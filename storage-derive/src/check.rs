@@ -15,6 +15,11 @@ pub fn check(cx: &Ctxt, record: &Record<'_>) {
     for field in record.keys() {
         key_type(cx, field);
     }
+    if let Some((method, ty, _)) = &record.attrs.key_by
+        && let Some(problem) = key_type_problem(&format!("`{method}()`"), ty)
+    {
+        cx.error_spanned_by(ty.to_token_stream(), problem);
+    }
     table_name(cx, record);
     for index in &record.indexes {
         index_not_on_key(cx, record, index);
@@ -353,11 +358,20 @@ fn not_generic(cx: &Ctxt, record: &Record<'_>) {
 /// Exactly one key: one `#[key]` field, or up to four forming a composite key.
 fn one_key_definition(cx: &Ctxt, record: &Record<'_>) {
     let keys: Vec<_> = record.keys().collect();
+    if record.attrs.key_by.is_some() {
+        if let Some(field) = keys.first() {
+            cx.error_spanned_by(
+                field.attrs.key,
+                "the key is computed by `#[stored(key(by = ..))]`: remove `#[key]` here (or the computed key)",
+            );
+        }
+        return;
+    }
     if keys.is_empty() {
         cx.error_spanned_by(
             record.ident,
             format!(
-                "`{}` has no `#[key]` field; mark the field that identifies a record with `#[key]`, e.g. `#[key] id: u64`",
+                "`{}` has no `#[key]` field; mark the field that identifies a record with `#[key]`, e.g. `#[key] id: u64`, or compute the key: `#[stored(key(by = method -> Type))]`",
                 record.ident
             ),
         );
@@ -375,7 +389,7 @@ fn one_key_definition(cx: &Ctxt, record: &Record<'_>) {
 
 /// Key fields need a total order and an order-preserving encoding.
 fn key_type(cx: &Ctxt, field: &Field<'_>) {
-    if let Some(problem) = key_type_problem(field) {
+    if let Some(problem) = key_type_problem(&format!("field `{}`", field.ident), field.ty) {
         cx.error_spanned_by(field.ty.to_token_stream(), problem);
     }
 }
@@ -384,29 +398,25 @@ fn key_type(cx: &Ctxt, field: &Field<'_>) {
 ///
 /// Everything else is left to the compiler: the type must implement
 /// `FromKeyBytes` (the expansion asserts it at the field's span).
-pub fn key_type_problem(field: &Field<'_>) -> Option<String> {
-    let ty = field.ty;
-    let name = field.ident;
+pub fn key_type_problem(what: &str, ty: &syn::Type) -> Option<String> {
     let shown = types::describe(ty);
     let problem = match types::shape(ty) {
         shape if shape.is_float() => format!(
-            "`#[key]` field `{name}` has type `{shown}`; floats have no total order - use an integer or a string key"
+            "`#[key]` {what} has type `{shown}`; floats have no total order - use an integer or a string key"
         ),
         Shape::Option(_) => format!(
-            "`#[key]` field `{name}` has type `{shown}`; a key must always be present - make the field required, or index it instead of keying by it"
+            "`#[key]` {what} has type `{shown}`; a key must always be present - make the field required, or index it instead of keying by it"
         ),
         Shape::Vec(inner) if !is_u8(inner) => format!(
-            "`#[key]` field `{name}` has type `{shown}`; only `Vec<u8>` byte strings can be keys - for several values make several `#[key]` fields (a composite key)"
+            "`#[key]` {what} has type `{shown}`; only `Vec<u8>` byte strings can be keys - for several values make several `#[key]` fields (a composite key)"
         ),
         Shape::Collection(kind) => format!(
-            "`#[key]` field `{name}` has type `{shown}`; a `{kind}` has no key encoding - use an integer, string or byte key"
+            "`#[key]` {what} has type `{shown}`; a `{kind}` has no key encoding - use an integer, string or byte key"
         ),
         Shape::Borrowed => format!(
-            "`#[key]` field `{name}` has type `{shown}`; records own their data - use `String` or `Vec<u8>`"
+            "`#[key]` {what} has type `{shown}`; records own their data - use `String` or `Vec<u8>`"
         ),
-        Shape::PointerSized(ident) => {
-            pointer_sized_problem("#[key]", &format!("field `{name}`"), ident)
-        }
+        Shape::PointerSized(ident) => pointer_sized_problem("#[key]", what, ident),
         _ => return None,
     };
     Some(problem)

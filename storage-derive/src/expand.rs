@@ -18,8 +18,13 @@ pub fn record(record: &Record<'_>) -> TokenStream {
     let key_alias = key_alias(record, &keys);
     let key_types = keys.iter().map(|f| f.ty);
     let key_names = keys.iter().map(|f| f.ident);
-    let (key_ref_type, key_ref, key) = match keys.as_slice() {
-        [field] => {
+    let (key_ref_type, key_ref, key) = match (&record.attrs.key_by, keys.as_slice()) {
+        (Some((method, ty, _)), _) => (
+            quote!(#ty),
+            quote!(Self::#method(self)),
+            quote!(Self::#method(self)),
+        ),
+        (None, [field]) => {
             let (name, ty) = (field.ident, field.ty);
             (
                 quote!(&'__a #ty),
@@ -27,7 +32,7 @@ pub fn record(record: &Record<'_>) -> TokenStream {
                 quote!(::core::clone::Clone::clone(&self.#name)),
             )
         }
-        _ => (
+        (None, _) => (
             quote!((#(&'__a #key_types,)*)),
             quote!((#(&self.#key_names,)*)),
             {
@@ -40,7 +45,23 @@ pub fn record(record: &Record<'_>) -> TokenStream {
     let table = record.table();
     let version = record.version();
     let type_name = ident.to_string();
-    let key_fields = keys.iter().map(|f| f.ident.unraw().to_string());
+    let key_fields: Vec<String> = match &record.attrs.key_by {
+        Some((method, _, _)) => vec![format!("{}()", method.unraw())],
+        None => keys.iter().map(|f| f.ident.unraw().to_string()).collect(),
+    };
+    let (key_layout, key_layout_fn) = match &record.attrs.key_by {
+        Some((_, ty, _)) => (
+            quote!(::core::option::Option::Some(__key_layout)),
+            quote! {
+                /// The computed key's layout, described once.
+                fn __key_layout() -> &'static #krate::Layout {
+                    static LAYOUT: #krate::__private::OnceLock<#krate::Layout> = #krate::__private::OnceLock::new();
+                    LAYOUT.get_or_init(#krate::layout::Describer::layout_of::<#ty>)
+                }
+            },
+        ),
+        None => (quote!(::core::option::Option::None), TokenStream::new()),
+    };
     let layout = struct_layout(&krate, &type_name, &record.members());
     let (previous, upgrade, migration) = migration(record, &krate);
     let changes = record.attrs.changes;
@@ -77,6 +98,8 @@ pub fn record(record: &Record<'_>) -> TokenStream {
                 LAYOUT.get_or_init(#krate::layout::Describer::layout_of::<#ident>)
             }
 
+            #key_layout_fn
+
             #migration
 
             #keeps_changes
@@ -92,6 +115,7 @@ pub fn record(record: &Record<'_>) -> TokenStream {
                     key: &[#(#key_fields),*],
                     indexes: #index_defs,
                     layout: __layout,
+                    key_layout: #key_layout,
                     previous: #previous,
                     changes: #changes,
                 };
@@ -546,8 +570,12 @@ pub fn key_alias(record: &Record<'_>, keys: &[&Field<'_>]) -> TokenStream {
     let vis = record.vis;
     let key_ident = record.key_ident();
     let ident = record.ident;
-    let (ty, doc) = match keys {
-        [field] => {
+    let (ty, doc) = match (&record.attrs.key_by, keys) {
+        (Some((method, ty, _)), _) => (
+            quote!(#ty),
+            format!("The key of [`{ident}`] records: what its `{method}()` method returns."),
+        ),
+        (None, [field]) => {
             let ty = field.ty;
             (
                 quote!(#ty),
@@ -557,7 +585,7 @@ pub fn key_alias(record: &Record<'_>, keys: &[&Field<'_>]) -> TokenStream {
                 ),
             )
         }
-        _ => {
+        (None, _) => {
             let types = keys.iter().map(|f| f.ty);
             let names: Vec<String> = keys.iter().map(|f| f.ident.to_string()).collect();
             (
@@ -585,8 +613,8 @@ fn assertions(record: &Record<'_>, krate: &Path, keys: &[&Field<'_>]) -> TokenSt
     let value = quote_spanned! {ident.span()=>
         let _ = __assert_stored_value::<#ident>;
     };
-    let keys = keys.iter().map(|field| {
-        let ty = field.ty;
+    let computed = record.attrs.key_by.as_ref().map(|(_, ty, _)| ty);
+    let keys = keys.iter().map(|field| field.ty).chain(computed).map(|ty| {
         quote_spanned! {ty.span()=>
             let _ = __assert_key::<#ty>;
         }

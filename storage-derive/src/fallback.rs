@@ -15,7 +15,9 @@ pub fn record(record: &Record<'_>) -> TokenStream {
     let ident = record.ident;
     let keys: Vec<&Field<'_>> = record.keys().collect();
     let usable = (1..=check::MAX_KEY_FIELDS).contains(&keys.len())
-        && keys.iter().all(|f| check::key_type_problem(f).is_none());
+        && keys
+            .iter()
+            .all(|f| check::key_type_problem("", f.ty).is_none());
     let key_ident = record.key_ident();
     let key_alias = if usable {
         expand::key_alias(record, &keys)
@@ -52,6 +54,7 @@ pub fn record(record: &Record<'_>) -> TokenStream {
                     key: &[],
                     indexes: &[],
                     layout: __layout,
+                    key_layout: ::core::option::Option::None,
                     previous: ::core::option::Option::None,
                     changes: false,
                 };
