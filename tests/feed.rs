@@ -1105,3 +1105,120 @@ fn watching_an_each_index_or_a_computed_one_matches_any_element() {
     assert_eq!(keys(&mut rust), [1, 1]);
     assert_eq!(keys(&mut initial), [1, 1]);
 }
+
+/// Two record types on one table, their indexes numbered differently.
+mod shared {
+    #[derive(storage::StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+    #[stored(table = "shared")]
+    pub struct A {
+        #[key]
+        pub id: u32,
+        #[index(each)]
+        pub tags: Vec<String>,
+        #[index]
+        pub n: u64,
+    }
+
+    #[derive(storage::StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+    #[stored(table = "shared")]
+    pub struct B {
+        #[key]
+        pub id: u32,
+        pub tags: Vec<String>,
+        #[index]
+        pub n: u64,
+    }
+}
+
+#[test]
+fn index_filters_use_the_subscribers_indexes_whoever_writes() {
+    use shared::AWatch as _;
+    let storage = Storage::in_memory().unwrap();
+    let mut q = storage.watch::<shared::A>().by_tags("q");
+    let mut seven = storage.watch::<shared::A>().by_n(7u64);
+    let mut x = storage.watch::<shared::A>().by_tags("x");
+    let b = |id, tags: &[&str], n| shared::B {
+        id,
+        tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+        n,
+    };
+    let records = storage.records::<shared::B>();
+    records.insert(&b(1, &["q"], 1)).unwrap();
+    records.insert(&b(2, &["r"], 7)).unwrap();
+    // B's index 0 is `n`: bytes starting like the encoding of "x".
+    records
+        .insert(&b(3, &["nope"], 0x7800_0000_0000_0000))
+        .unwrap();
+    let keys = |sub: &mut storage::Subscription<shared::A>| {
+        let mut keys = Vec::new();
+        while let Some(notice) = sub.try_next() {
+            if let Notice::Commit(commit) = notice.unwrap() {
+                keys.extend(commit.changes().iter().map(|c| *c.key()));
+            }
+        }
+        keys
+    };
+    assert_eq!(keys(&mut q), [1]);
+    assert_eq!(keys(&mut seven), [2]);
+    assert_eq!(keys(&mut x), Vec::<u32>::new());
+}
+
+mod flaky {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// How many times `bucket` ran; it panics from call `FROM` on.
+    pub static CALLS: AtomicU32 = AtomicU32::new(0);
+    pub static FROM: AtomicU32 = AtomicU32::new(u32::MAX);
+
+    #[derive(Debug, storage::StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+    #[stored(table = "flaky", index(by = bucket -> u32))]
+    pub struct Item {
+        #[key]
+        pub id: u32,
+    }
+
+    impl Item {
+        pub fn bucket(&self) -> u32 {
+            if CALLS.fetch_add(1, Ordering::SeqCst) >= FROM.load(Ordering::SeqCst) {
+                panic!("the method changed its mind");
+            }
+            self.id % 2
+        }
+    }
+}
+
+#[test]
+fn a_method_index_panicking_while_changes_are_matched_does_not_unwind_a_committed_write() {
+    use flaky::ItemWatch as _;
+    use std::sync::atomic::Ordering;
+    let storage = Storage::in_memory().unwrap();
+    // How many calls a write makes before its commit, with no subscriber.
+    storage
+        .records::<flaky::Item>()
+        .insert(&flaky::Item { id: 3 })
+        .unwrap();
+    flaky::CALLS.store(0, Ordering::SeqCst);
+    storage
+        .records::<flaky::Item>()
+        .insert(&flaky::Item { id: 5 })
+        .unwrap();
+    let before_commit = flaky::CALLS.load(Ordering::SeqCst);
+    // Then every later call panics: those matching the committed change.
+    let mut sub = storage.watch::<flaky::Item>().by_bucket(1u32);
+    flaky::CALLS.store(0, Ordering::SeqCst);
+    flaky::FROM.store(before_commit, Ordering::SeqCst);
+    let result = storage
+        .records::<flaky::Item>()
+        .insert(&flaky::Item { id: 1 });
+    flaky::FROM.store(u32::MAX, Ordering::SeqCst);
+    assert!(
+        flaky::CALLS.load(Ordering::SeqCst) > before_commit,
+        "matching ran the method (and it panicked)"
+    );
+    assert!(result.is_ok(), "{result:?}");
+    assert!(storage.records::<flaky::Item>().contains_key(1).unwrap());
+    // Matching could not compute the value: the subscriber gets nothing.
+    while let Some(notice) = sub.try_next() {
+        assert!(matches!(notice, Ok(Notice::Lagged { .. })), "{notice:?}");
+    }
+}

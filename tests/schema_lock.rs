@@ -145,13 +145,63 @@ fn a_frozen_lock_refuses_to_write_a_missing_file() {
     ));
 }
 
+/// Set for the child below: it prints the mode the environment chooses.
+const MODE_CHILD_ENV: &str = "STORAGE_LOCK_MODE_CHILD";
+
 #[test]
-fn the_environment_chooses_the_mode() {
-    let frozen = std::env::var("STORAGE_SCHEMA_LOCK").is_ok_and(|v| v == "frozen");
-    let expected = if frozen {
-        LockMode::Frozen
-    } else {
-        LockMode::WriteMissing
+fn mode_child() {
+    if std::env::var_os(MODE_CHILD_ENV).is_some() {
+        println!("MODE {:?}", LockMode::from_env());
+    }
+}
+
+#[test]
+fn the_environment_chooses_the_mode_and_a_typo_still_freezes() {
+    let mode = |value: Option<&str>| {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+        child
+            .args(["mode_child", "--exact", "--nocapture", "--test-threads=1"])
+            .env(MODE_CHILD_ENV, "1");
+        match value {
+            Some(value) => child.env("STORAGE_SCHEMA_LOCK", value),
+            None => child.env_remove("STORAGE_SCHEMA_LOCK"),
+        };
+        let out = String::from_utf8(child.output().unwrap().stdout).unwrap();
+        out.lines()
+            .find_map(|l| {
+                l.split_once("MODE ")
+                    .map(|(_, mode)| mode.trim().to_owned())
+            })
+            .unwrap_or_default()
     };
-    assert_eq!(LockMode::from_env(), expected);
+    assert_eq!(mode(None), "WriteMissing");
+    assert_eq!(mode(Some("")), "WriteMissing");
+    assert_eq!(mode(Some("write")), "WriteMissing");
+    for frozen in ["frozen", "FROZEN", "frozen\n", "1", "true", "frozne"] {
+        assert_eq!(mode(Some(frozen)), "Frozen", "{frozen:?}");
+    }
+}
+
+mod odd_name {
+    #[derive(storage::StoredRecord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+    #[stored(table = "../w/x")]
+    pub struct Thing {
+        #[key]
+        pub id: u64,
+    }
+}
+
+#[test]
+fn a_table_name_stays_inside_the_lock_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let inner = dir.path().join("locks");
+    let created = schema_lock::<odd_name::Thing>(&inner).unwrap();
+    assert_eq!(
+        created,
+        LockOutcome::Created(inner.join("%2E%2E%2Fw%2Fx.v1.json"))
+    );
+    assert!(matches!(
+        schema_lock::<odd_name::Thing>(&inner),
+        Ok(LockOutcome::Unchanged(_))
+    ));
 }

@@ -62,6 +62,8 @@ pub(crate) enum Value {
     I128(i128),
     /// `f32` (widened) or `f64`.
     Float(f64),
+    /// `f32`, kept as it is: JSON shows it in its shortest form.
+    F32(f32),
     /// `char`.
     Char(char),
     /// `String` or `Box<str>`.
@@ -155,6 +157,7 @@ pub(crate) fn to_json(value: &Value) -> serde_json::Value {
         Value::I128(n) => {
             serde_json::Number::from_i128(*n).map_or_else(|| J::String(n.to_string()), J::Number)
         }
+        Value::F32(x) => to_json(&Value::Float(widened(*x))),
         Value::Float(x) => match serde_json::Number::from_f64(*x) {
             Some(n) => J::Number(n),
             None if x.is_nan() => J::String("NaN".into()),
@@ -704,7 +707,7 @@ impl<'a> Decoder<'a> {
             Layout::I32 | Layout::Isize => Value::Signed(self.i32_at(pos)?.into()),
             Layout::I64 => Value::Signed(i64::from_le_bytes(self.array(pos)?)),
             Layout::I128 => Value::I128(i128::from_le_bytes(self.array(pos)?)),
-            Layout::F32 => Value::Float(widened(f32::from_le_bytes(self.array(pos)?))),
+            Layout::F32 => Value::F32(f32::from_le_bytes(self.array(pos)?)),
             Layout::F64 => Value::Float(f64::from_le_bytes(self.array(pos)?)),
             Layout::Char => {
                 let scalar = self.u32_at(pos)?;
@@ -1424,6 +1427,16 @@ mod tests {
     }
 
     #[test]
+    fn json_writes_f32_and_empty_structs_as_serde_does() {
+        assert_eq!(to_json(&Value::F32(0.1)).to_string(), "0.1");
+        assert_eq!(
+            to_json(&Value::F32(f32::MAX)).to_string(),
+            serde_json::to_string(&f32::MAX).unwrap()
+        );
+        assert_eq!(to_json(&Value::Struct(Vec::new())).to_string(), "{}");
+    }
+
+    #[test]
     fn floats_including_nan_and_infinities() {
         for x in [
             0.0f32,
@@ -1434,7 +1447,7 @@ mod tests {
             f32::INFINITY,
             f32::NEG_INFINITY,
         ] {
-            assert_eq!(decoded(&w(x)), rec(Value::Float(x.into())));
+            assert_eq!(decoded(&w(x)), rec(Value::F32(x)));
         }
         for x in [0.0f64, -2.25, f64::MIN_POSITIVE, f64::MAX, f64::INFINITY] {
             assert_eq!(decoded(&w(x)), rec(Value::Float(x)));
@@ -1446,7 +1459,7 @@ mod tests {
             panic!("not a tuple")
         };
         assert!(
-            matches!(items.as_slice(), [Value::Float(a), Value::Float(b)] if a.is_nan() && b.is_nan())
+            matches!(items.as_slice(), [Value::F32(a), Value::Float(b)] if a.is_nan() && b.is_nan())
         );
         assert_eq!(
             to_json(&decoded(&w((
@@ -2379,7 +2392,7 @@ mod tests {
             ("ok", Value::Bool(m.ok)),
             ("letter", Value::Char(m.letter.to_native())),
             ("note", text(&m.note)),
-            ("ratio", Value::Float(m.ratio.to_native().into())),
+            ("ratio", Value::F32(m.ratio.to_native())),
             (
                 "level",
                 variant(

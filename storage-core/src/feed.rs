@@ -34,7 +34,7 @@ use rkyv::util::AlignedVec;
 
 use crate::backend::{AnyTable, Direction, ReadTable as _, WriteTable as _};
 use crate::error::{Error, Result};
-use crate::index::{IndexValues, RecordMeta};
+use crate::index::{IndexValues, RecordInfo, RecordMeta};
 use crate::key::{AsKey, FromKeyBytes, KeyBuf, KeyPrefix};
 use crate::record::StoredRecord;
 use crate::schema::Schema;
@@ -221,7 +221,6 @@ impl Arena {
 /// The changes of one record table in one transaction, for the feed.
 pub(crate) struct TableChanges {
     pub(crate) table: Arc<str>,
-    pub(crate) meta: RecordMeta,
     pub(crate) arena: Arc<Arena>,
     /// The table's changes in the arena, in write order.
     pub(crate) changes: Arc<[u32]>,
@@ -239,8 +238,52 @@ enum Filter {
     KeyRange(Bound<Vec<u8>>, Bound<Vec<u8>>),
     /// Records whose value of the index starts with these bytes, before or
     /// after the change.
-    IndexPrefix(usize, Vec<u8>),
-    IndexRange(usize, Bound<Vec<u8>>, Bound<Vec<u8>>),
+    IndexPrefix(IndexOf, Vec<u8>),
+    IndexRange(IndexOf, Bound<Vec<u8>>, Bound<Vec<u8>>),
+}
+
+/// An index of the subscriber's record type: values are computed with its
+/// definitions, whichever record type sharing the table wrote the change.
+#[derive(Clone, Copy)]
+struct IndexOf {
+    meta: RecordMeta,
+    index: usize,
+}
+
+impl IndexOf {
+    /// The index's identity: its record type's schema and its number.
+    fn id(&self) -> (usize, usize) {
+        (
+            self.meta.schema as *const crate::schema::Schema as usize,
+            self.index,
+        )
+    }
+
+    /// The values the stored record `bytes` has for the index, added to
+    /// `out`. A panic in a method computing them (the change is committed
+    /// already) counts as no values.
+    fn values(&self, bytes: &[u8], out: &mut Vec<KeyBuf>) {
+        let computed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut values = IndexValues::new();
+            self.meta.stored_values(bytes, self.index, &mut values);
+            values
+        }));
+        if let Ok(values) = computed {
+            out.extend(values.iter().map(KeyBuf::from));
+        }
+    }
+}
+
+impl core::fmt::Debug for IndexOf {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let name = self
+            .meta
+            .schema
+            .indexes
+            .get(self.index)
+            .map_or("?", |def| def.name);
+        write!(f, "index `{name}` of {}", self.meta.schema.record)
+    }
 }
 
 fn contains(lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>, bytes: &[u8]) -> bool {
@@ -400,6 +443,9 @@ impl Queue {
     }
 }
 
+/// Subscriptions to values of one index, by value prefix.
+type ByValue = BTreeMap<Vec<u8>, Vec<Arc<Queue>>>;
+
 /// The subscriptions of one table, indexed.
 #[derive(Default)]
 struct TableSubs {
@@ -408,7 +454,7 @@ struct TableSubs {
     /// Key-prefix subscriptions, by prefix (the whole table: the empty one).
     prefixes: BTreeMap<Vec<u8>, Vec<Arc<Queue>>>,
     /// Index-value-prefix subscriptions, by index, then prefix.
-    index_prefixes: BTreeMap<usize, BTreeMap<Vec<u8>, Vec<Arc<Queue>>>>,
+    index_prefixes: BTreeMap<(usize, usize), (IndexOf, ByValue)>,
     /// Range subscriptions, tested one by one.
     ranges: Vec<Arc<Queue>>,
     /// The lengths of the key prefixes in `prefixes` but the empty one,
@@ -433,7 +479,7 @@ impl TableSubs {
             .chain(
                 self.index_prefixes
                     .values()
-                    .flat_map(|m| m.values().flatten()),
+                    .flat_map(|(_, m)| m.values().flatten()),
             )
             .chain(&self.ranges)
     }
@@ -468,10 +514,11 @@ impl TableSubs {
             Filter::KeyPrefix(prefix) => {
                 self.prefixes.entry(prefix.clone()).or_default().push(queue)
             }
-            Filter::IndexPrefix(index, prefix) => self
+            Filter::IndexPrefix(of, prefix) => self
                 .index_prefixes
-                .entry(*index)
-                .or_default()
+                .entry(of.id())
+                .or_insert_with(|| (*of, BTreeMap::new()))
+                .1
                 .entry(prefix.clone())
                 .or_default()
                 .push(queue),
@@ -498,8 +545,8 @@ impl TableSubs {
                     }
                 }
             }
-            Filter::IndexPrefix(index, prefix) => {
-                if let Some(by_value) = self.index_prefixes.get_mut(index) {
+            Filter::IndexPrefix(of, prefix) => {
+                if let Some((_, by_value)) = self.index_prefixes.get_mut(&of.id()) {
                     if let Some(list) = by_value.get_mut(prefix) {
                         gone(list);
                         if list.is_empty() {
@@ -507,7 +554,7 @@ impl TableSubs {
                         }
                     }
                     if by_value.is_empty() {
-                        self.index_prefixes.remove(index);
+                        self.index_prefixes.remove(&of.id());
                     }
                 }
             }
@@ -530,13 +577,7 @@ impl TableSubs {
 
     /// Calls `matched` with every narrowed subscription change `change` of
     /// `arena` matches (a subscription may be named more than once).
-    fn matches(
-        &self,
-        meta: &RecordMeta,
-        arena: &Arena,
-        change: usize,
-        matched: &mut impl FnMut(&Arc<Queue>),
-    ) {
+    fn matches(&self, arena: &Arena, change: usize, matched: &mut impl FnMut(&Arc<Queue>)) {
         let key = arena.key(change);
         if let Some(list) = self.keys.get(key) {
             list.iter().for_each(&mut *matched);
@@ -547,19 +588,17 @@ impl TableSubs {
             }
         }
         let mut values: Vec<KeyBuf> = Vec::new();
-        let value_of = |index: usize, values: &mut Vec<KeyBuf>| {
+        let value_of = |of: &IndexOf, values: &mut Vec<KeyBuf>| {
             values.clear();
             for bytes in [arena.before(change), arena.after(change)]
                 .into_iter()
                 .flatten()
             {
-                let mut out = IndexValues::new();
-                meta.stored_values(bytes, index, &mut out);
-                values.extend(out.iter().map(KeyBuf::from));
+                of.values(bytes, values);
             }
         };
-        for (index, by_value) in &self.index_prefixes {
-            value_of(*index, &mut values);
+        for (of, by_value) in self.index_prefixes.values() {
+            value_of(of, &mut values);
             for value in &values {
                 let value = value.as_slice();
                 for len in 0..=value.len() {
@@ -572,8 +611,8 @@ impl TableSubs {
         for queue in &self.ranges {
             let hit = match &queue.filter {
                 Filter::KeyRange(lo, hi) => contains(lo, hi, key),
-                Filter::IndexRange(index, lo, hi) => {
-                    value_of(*index, &mut values);
+                Filter::IndexRange(of, lo, hi) => {
+                    value_of(of, &mut values);
                     values.iter().any(|v| contains(lo, hi, v.as_slice()))
                 }
                 _ => false,
@@ -685,19 +724,17 @@ impl Hub {
             // write order.
             let mut out: Vec<(Arc<Queue>, Vec<u32>)> = Vec::new();
             for &change in changes.changes.iter() {
-                subs.matches(
-                    &changes.meta,
-                    &changes.arena,
-                    change as usize,
-                    &mut |queue| match out.iter_mut().find(|(q, _)| Arc::ptr_eq(q, queue)) {
-                        Some((_, list)) => {
-                            if list.last() != Some(&change) {
-                                list.push(change);
-                            }
+                subs.matches(&changes.arena, change as usize, &mut |queue| match out
+                    .iter_mut()
+                    .find(|(q, _)| Arc::ptr_eq(q, queue))
+                {
+                    Some((_, list)) => {
+                        if list.last() != Some(&change) {
+                            list.push(change);
                         }
-                        None => out.push((queue.clone(), vec![change])),
-                    },
-                );
+                    }
+                    None => out.push((queue.clone(), vec![change])),
+                });
             }
             for (queue, list) in out {
                 let (arena, list) = compact(list);
@@ -1029,9 +1066,13 @@ impl<R: StoredRecord> Subscription<R> {
     /// `prefix_bounds` of a value or value prefix.
     #[doc(hidden)]
     pub fn __index_prefix(self, index: usize, bounds: (Bound<Vec<u8>>, Bound<Vec<u8>>)) -> Self {
+        let of = IndexOf {
+            meta: RecordInfo::<R>::of().meta,
+            index,
+        };
         let filter = match bounds {
-            (Bound::Included(prefix), _) => Filter::IndexPrefix(index, prefix),
-            (lo, hi) => Filter::IndexRange(index, lo, hi),
+            (Bound::Included(prefix), _) => Filter::IndexPrefix(of, prefix),
+            (lo, hi) => Filter::IndexRange(of, lo, hi),
         };
         self.with(Some(filter), None)
     }
@@ -1040,7 +1081,11 @@ impl<R: StoredRecord> Subscription<R> {
     /// number `index` lies in the encoded bounds.
     #[doc(hidden)]
     pub fn __index_range(self, index: usize, (lo, hi): (Bound<Vec<u8>>, Bound<Vec<u8>>)) -> Self {
-        self.with(Some(Filter::IndexRange(index, lo, hi)), None)
+        let of = IndexOf {
+            meta: RecordInfo::<R>::of().meta,
+            index,
+        };
+        self.with(Some(Filter::IndexRange(of, lo, hi)), None)
     }
 
     fn queue(&self) -> Option<&Arc<Queue>> {

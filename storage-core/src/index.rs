@@ -118,11 +118,13 @@ fn archived_values<R: StoredRecord>(archived: &R::Archived, index: usize, out: &
 /// none (an `Option` field that is `None`), one, or for an
 /// `#[index(each)]` index one per distinct element. Written by the code
 /// `#[derive(StoredRecord)]` generates.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct IndexValues {
     bytes: KeyBuf,
     /// Where each value ends in `bytes`.
     ends: SmallVec<[u32; 2]>,
+    /// Sorted without repeats (by [`normalize`](Self::normalize)).
+    sorted: bool,
 }
 
 impl IndexValues {
@@ -133,6 +135,7 @@ impl IndexValues {
 
     /// Adds one value, which `write` appends to the buffer it is given.
     pub fn push(&mut self, write: impl FnOnce(&mut KeyBuf)) {
+        self.sorted = false;
         write(&mut self.bytes);
         // Index values are keys: far below 4 GiB (redb's limit is 3 GiB).
         self.ends
@@ -165,31 +168,60 @@ impl IndexValues {
         self.iter().next()
     }
 
-    /// Whether `value` is one of the values.
+    /// Value number `i`.
+    fn get(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.bytes.as_slice()[start..self.ends[i] as usize]
+    }
+
+    /// Whether `value` is one of the values: a binary search once they are
+    /// sorted, so that comparing two records' long `each` lists stays
+    /// `n log n`.
     pub fn contains(&self, value: &[u8]) -> bool {
-        self.iter().any(|v| v == value)
+        if !self.sorted {
+            return self.iter().any(|v| v == value);
+        }
+        let (mut lo, mut hi) = (0, self.ends.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.get(mid).cmp(value) {
+                core::cmp::Ordering::Less => lo = mid + 1,
+                core::cmp::Ordering::Greater => hi = mid,
+                core::cmp::Ordering::Equal => return true,
+            }
+        }
+        false
     }
 
     fn clear(&mut self) {
         self.bytes = KeyBuf::new();
         self.ends.clear();
+        self.sorted = false;
     }
 
     /// Sorts the values and drops repeats: a record has one entry per
     /// distinct value.
     fn normalize(&mut self) {
-        if self.ends.len() < 2 {
-            return;
+        if self.ends.len() >= 2 {
+            let mut values: Vec<Vec<u8>> = self.iter().map(<[u8]>::to_vec).collect();
+            values.sort_unstable();
+            values.dedup();
+            self.clear();
+            for value in values {
+                self.push(|out| out.extend_from_slice(&value));
+            }
         }
-        let mut values: Vec<Vec<u8>> = self.iter().map(<[u8]>::to_vec).collect();
-        values.sort_unstable();
-        values.dedup();
-        self.clear();
-        for value in values {
-            self.push(|out| out.extend_from_slice(&value));
-        }
+        self.sorted = true;
     }
 }
+
+impl PartialEq for IndexValues {
+    fn eq(&self, other: &Self) -> bool {
+        self.ends == other.ends && self.bytes == other.bytes
+    }
+}
+
+impl Eq for IndexValues {}
 
 impl core::fmt::Debug for IndexValues {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -745,6 +777,21 @@ mod tests {
         let mut out = KeyBuf::new();
         value.write_key_part(&mut out);
         out.as_slice().to_vec()
+    }
+
+    #[test]
+    fn index_values_are_a_sorted_set_searched_by_halves() {
+        let mut values = IndexValues::new();
+        for v in [5u32, 1, 9, 5, 3] {
+            values.push(|out| v.write_key_part(out));
+        }
+        assert!(values.contains(&part(9)), "found before sorting too");
+        values.normalize();
+        let all: Vec<Vec<u8>> = values.iter().map(<[u8]>::to_vec).collect();
+        assert_eq!(all, [part(1), part(3), part(5), part(9)]);
+        for v in 0..11 {
+            assert_eq!(values.contains(&part(v)), [1, 3, 5, 9].contains(&v), "{v}");
+        }
     }
 
     #[test]

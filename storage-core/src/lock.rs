@@ -20,14 +20,21 @@ pub enum LockMode {
 }
 
 impl LockMode {
-    /// [`Frozen`](LockMode::Frozen) when the environment has
-    /// `STORAGE_SCHEMA_LOCK=frozen`, [`WriteMissing`](LockMode::WriteMissing)
-    /// otherwise. What [`schema_lock`] uses.
+    /// What [`schema_lock`] uses: [`WriteMissing`](LockMode::WriteMissing)
+    /// when `STORAGE_SCHEMA_LOCK` is unset, empty or `write`;
+    /// [`Frozen`](LockMode::Frozen) for `frozen` and any other value, so
+    /// that a misspelt setting in CI still refuses to write.
     pub fn from_env() -> Self {
-        if std::env::var("STORAGE_SCHEMA_LOCK").is_ok_and(|v| v == "frozen") {
-            LockMode::Frozen
-        } else {
-            LockMode::WriteMissing
+        match std::env::var_os("STORAGE_SCHEMA_LOCK") {
+            None => LockMode::WriteMissing,
+            Some(value) => {
+                let value = value.to_string_lossy().trim().to_ascii_lowercase();
+                if value.is_empty() || value == "write" {
+                    LockMode::WriteMissing
+                } else {
+                    LockMode::Frozen
+                }
+            }
         }
     }
 }
@@ -184,7 +191,11 @@ pub fn schema_lock_with<R: StoredRecord>(
 ) -> Result<LockOutcome, SchemaLockError> {
     let schema = R::SCHEMA;
     let dir = dir.as_ref();
-    let path = dir.join(format!("{}.v{}.json", schema.table, schema.version));
+    let path = dir.join(format!(
+        "{}.v{}.json",
+        file_stem(schema.table),
+        schema.version
+    ));
     let current = Locked {
         record: schema.record.to_owned(),
         table: schema.table.to_owned(),
@@ -261,6 +272,21 @@ pub fn schema_lock_with<R: StoredRecord>(
     }
 }
 
+/// A table name as a file name: letters, digits, `_` and `-` as they are,
+/// every other byte (`/`, `.`, `:`, ..) as `%XX`, so that no table name
+/// reaches outside the lock directory or names another table's file.
+fn file_stem(table: &str) -> String {
+    let mut out = String::with_capacity(table.len());
+    for byte in table.bytes() {
+        if byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-' {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 /// The greatest version locked for `table` in `dir`, and its file.
 #[allow(clippy::result_large_err)]
 fn newest_lock(dir: &Path, table: &str) -> Result<Option<(u32, PathBuf)>, SchemaLockError> {
@@ -274,7 +300,7 @@ fn newest_lock(dir: &Path, table: &str) -> Result<Option<(u32, PathBuf)>, Schema
             });
         }
     };
-    let prefix = format!("{table}.v");
+    let prefix = format!("{}.v", file_stem(table));
     let newest = entries
         .filter_map(|entry| {
             let path = entry.ok()?.path();

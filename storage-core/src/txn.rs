@@ -638,7 +638,6 @@ impl<'t> WriteTransaction<'t> {
                 };
                 Ok(TableChanges {
                     table: Arc::from(meta.schema.table),
-                    meta,
                     arena: arena.clone(),
                     changes: changes.into(),
                     seq,
