@@ -104,6 +104,16 @@ fn stats_name_every_table_and_count_it() {
     assert_eq!(of("notes").kind, TableKind::Named);
     assert_eq!(of("__storage_schema").kind, TableKind::Schema);
     assert!(stats.allocated_bytes.is_some());
+    // Inside a write, stats do not wait for it (nor fail): the allocation
+    // is what cannot be told then.
+    let inside = storage
+        .write(|tx| {
+            tx.table::<u32, u32>("counters").put(1u32, &1)?;
+            storage.stats()
+        })
+        .unwrap();
+    assert!(inside.allocated_bytes.is_none());
+    assert!(inside.tables.iter().any(|t| t.name == "events"));
 }
 
 #[test]
