@@ -18,6 +18,7 @@ mod data;
 mod engines;
 mod etcd;
 mod feed;
+mod migrate;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -44,6 +45,8 @@ struct Config {
     etcd: bool,
     /// The change feed's costs instead.
     feed: bool,
+    /// Migrations instead.
+    migrate: bool,
     args: Vec<String>,
 }
 
@@ -62,6 +65,7 @@ fn config() -> Config {
     let quick = args.iter().any(|a| a == "--quick");
     let etcd = args.iter().any(|a| a == "--etcd");
     let feed = args.iter().any(|a| a == "--feed");
+    let migrate = args.iter().any(|a| a == "--migrate");
     let n = value("-n").unwrap_or(match (quick, etcd || feed) {
         (true, true) => 2_000,
         (true, false) => 20_000,
@@ -89,6 +93,7 @@ fn config() -> Config {
         rss_child: value("--rss-child"),
         etcd,
         feed,
+        migrate,
         args: args.clone(),
     }
 }
@@ -453,6 +458,25 @@ pub fn run() {
     }
     if config.feed {
         run_feed(&config);
+        return;
+    }
+    let arg = |flag: &str| {
+        let at = config.args.iter().position(|a| a == flag)?;
+        config.args.get(at + 1).cloned()
+    };
+    if let (Some(engine), Some(dir)) = (arg("--migrate-child"), arg("--dir")) {
+        migrate::child(&engine, config.n as u64, Path::new(&dir));
+        return;
+    }
+    if config.migrate {
+        println!(
+            "storage-bench --migrate: N = {}, {} repetitions; {} ({} cores)",
+            config.n,
+            config.reps,
+            cpu(),
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+        );
+        migrate::run(config.n as u64, config.reps);
         return;
     }
     let started = Instant::now();

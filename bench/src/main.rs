@@ -1,4 +1,4 @@
-//! `cargo run --release -p storage-bench [-- --quick] [-n N] [--reps R]`
+//! `cargo run --release -p storage-bench [-- --quick] [-n N] [--reps R] [--etcd | --feed | --migrate]`
 
 fn main() {
     storage_bench::run();
