@@ -165,21 +165,24 @@ impl Cluster {
 
     /// Waits until the cluster answers a write.
     pub fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        // Generous: a loaded CI machine starts three members slowly.
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let opened = Storage::builder()
                 .etcd(self.endpoints.clone())
                 .namespace("readiness")
                 .timeout(Duration::from_secs(2))
                 .open();
-            if let Ok(storage) = opened
-                && storage.put("ready", 1u64, &1u64).is_ok()
-            {
-                return;
-            }
+            let last = match opened {
+                Ok(storage) => match storage.put("ready", 1u64, &1u64) {
+                    Ok(()) => return,
+                    Err(e) => e.to_string(),
+                },
+                Err(e) => e.to_string(),
+            };
             assert!(
                 Instant::now() < deadline,
-                "etcd cluster did not become ready"
+                "etcd cluster did not become ready in 60 s (is the disk full?): {last}"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
