@@ -60,9 +60,8 @@ pub struct RecordAttrs {
     pub migrate_from: Option<Path>,
     /// `#[stored(changes)]`: the record type keeps a durable change log.
     pub changes: bool,
-    /// `#[stored(key(by = method -> Type))]`: the key computed by a method,
-    /// with the attribute's tokens for errors.
-    pub key_by: Option<(Ident, syn::Type, proc_macro2::TokenStream)>,
+    /// `#[stored(key(by = method -> Type))]`: the key computed by a method.
+    pub key_by: Option<(Ident, syn::Type)>,
 }
 
 /// What the attributes of one field say.
@@ -163,26 +162,16 @@ fn stored_argument(
         );
     };
     if meta.path.is_ident(KEY) {
-        let path = &meta.path;
-        let tokens = quote::quote!(#path);
         meta.parse_nested_meta(|option| {
             if option.path.is_ident(BY) {
-                let input = option.value()?;
-                let method: Ident = input.parse()?;
-                input.parse::<Token![->]>()?;
-                let ty: syn::Type = input.parse()?;
-                match out.key_by {
-                    Some(_) => cx.error_spanned_by(&option.path, "duplicate `by`; give it once"),
-                    None => out.key_by = Some((method, ty, tokens.clone())),
-                }
-                Ok(())
+                computed_by(cx, &option, &mut out.key_by)
             } else {
                 unknown_argument(cx, &option, "stored(key(..))", &[BY])
             }
         })?;
         if out.key_by.is_none() {
             cx.error_spanned_by(
-                &tokens,
+                &meta.path,
                 "a computed key names its method and type: `#[stored(key(by = method -> Type))]`; for a key stored in a field write `#[key]` on the field",
             );
         }
@@ -240,15 +229,7 @@ fn stored_argument(
         let mut has_fields = false;
         meta.parse_nested_meta(|option| {
             if option.path.is_ident(BY) {
-                let input = option.value()?;
-                let method: Ident = input.parse()?;
-                input.parse::<Token![->]>()?;
-                let ty: syn::Type = input.parse()?;
-                if index.method.is_some() {
-                    cx.error_spanned_by(&option.path, "duplicate `by`; give it once");
-                }
-                index.method = Some((method, ty));
-                Ok(())
+                computed_by(cx, &option, &mut index.method)
             } else if option.path.is_ident(FIELDS) {
                 has_fields = true;
                 option.parse_nested_meta(|field| {
@@ -282,6 +263,24 @@ fn stored_argument(
         out.indexes.push(index);
     } else {
         return unknown_argument(cx, meta, STORED, STORED_ARGUMENTS);
+    }
+    Ok(())
+}
+
+/// `by = method -> Type` of a computed key or index, into `out`; a second
+/// one is reported and the first kept.
+fn computed_by(
+    cx: &Ctxt,
+    option: &ParseNestedMeta<'_>,
+    out: &mut Option<(Ident, syn::Type)>,
+) -> syn::Result<()> {
+    let input = option.value()?;
+    let method: Ident = input.parse()?;
+    input.parse::<Token![->]>()?;
+    let ty: syn::Type = input.parse()?;
+    match out {
+        Some(_) => cx.error_spanned_by(&option.path, "duplicate `by`; give it once"),
+        None => *out = Some((method, ty)),
     }
     Ok(())
 }

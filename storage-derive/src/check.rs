@@ -15,7 +15,7 @@ pub fn check(cx: &Ctxt, record: &Record<'_>) {
     for field in record.keys() {
         key_type(cx, field);
     }
-    if let Some((method, ty, _)) = &record.attrs.key_by
+    if let Some((method, ty)) = &record.attrs.key_by
         && let Some(problem) = key_type_problem(&format!("`{method}()`"), ty)
     {
         cx.error_spanned_by(ty.to_token_stream(), problem);

@@ -19,7 +19,7 @@ pub fn record(record: &Record<'_>) -> TokenStream {
     let key_types = keys.iter().map(|f| f.ty);
     let key_names = keys.iter().map(|f| f.ident);
     let (key_ref_type, key_ref, key) = match (&record.attrs.key_by, keys.as_slice()) {
-        (Some((method, ty, _)), _) => (
+        (Some((method, ty)), _) => (
             quote!(#ty),
             quote!(Self::#method(self)),
             quote!(Self::#method(self)),
@@ -46,11 +46,11 @@ pub fn record(record: &Record<'_>) -> TokenStream {
     let version = record.version();
     let type_name = ident.to_string();
     let key_fields: Vec<String> = match &record.attrs.key_by {
-        Some((method, _, _)) => vec![format!("{}()", method.unraw())],
+        Some((method, _)) => vec![format!("{}()", method.unraw())],
         None => keys.iter().map(|f| f.ident.unraw().to_string()).collect(),
     };
     let (key_layout, key_layout_fn) = match &record.attrs.key_by {
-        Some((_, ty, _)) => (
+        Some((_, ty)) => (
             quote!(::core::option::Option::Some(__key_layout)),
             quote! {
                 /// The computed key's layout, described once.
@@ -571,7 +571,7 @@ pub fn key_alias(record: &Record<'_>, keys: &[&Field<'_>]) -> TokenStream {
     let key_ident = record.key_ident();
     let ident = record.ident;
     let (ty, doc) = match (&record.attrs.key_by, keys) {
-        (Some((method, ty, _)), _) => (
+        (Some((method, ty)), _) => (
             quote!(#ty),
             format!("The key of [`{ident}`] records: what its `{method}()` method returns."),
         ),
@@ -613,7 +613,7 @@ fn assertions(record: &Record<'_>, krate: &Path, keys: &[&Field<'_>]) -> TokenSt
     let value = quote_spanned! {ident.span()=>
         let _ = __assert_stored_value::<#ident>;
     };
-    let computed = record.attrs.key_by.as_ref().map(|(_, ty, _)| ty);
+    let computed = record.attrs.key_by.as_ref().map(|(_, ty)| ty);
     let keys = keys.iter().map(|field| field.ty).chain(computed).map(|ty| {
         quote_spanned! {ty.span()=>
             let _ = __assert_key::<#ty>;

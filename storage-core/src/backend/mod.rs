@@ -396,6 +396,18 @@ macro_rules! on_table {
     };
 }
 
+/// Engines undo a savepoint from a log of entry writes, which cannot undo
+/// deleting or renaming a table: with `open` savepoints open, refused.
+pub(crate) fn refuse_under_savepoint(open: usize, name: &str) -> crate::Result<()> {
+    if open > 0 {
+        return Err(crate::Error::Backend {
+            table: Some(name.to_owned()),
+            source: "a table cannot be deleted or renamed while a savepoint is open".into(),
+        });
+    }
+    Ok(())
+}
+
 /// A table of a read transaction cannot be written: the typed layer never
 /// asks, so reaching this is a bug, reported as an error rather than a panic.
 fn read_only(name: &str) -> crate::Error {

@@ -713,13 +713,7 @@ impl<'t> Write<'t> {
 
     /// A savepoint cannot undo deleting or renaming a table.
     fn refuse_under_savepoint(&self, name: &str) -> Result<()> {
-        if self.undo.borrow().open > 0 {
-            return Err(Error::Backend {
-                table: Some(name.to_owned()),
-                source: "a table cannot be deleted or renamed while a savepoint is open".into(),
-            });
-        }
-        Ok(())
+        super::refuse_under_savepoint(self.undo.borrow().open, name)
     }
 
     /// Closes the kept table `name`, if it is kept: redb deletes and renames

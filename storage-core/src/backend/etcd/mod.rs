@@ -790,13 +790,7 @@ impl<'a> EtcdWrite<'a> {
     }
 
     fn refuse_under_savepoint(&self, name: &str) -> Result<()> {
-        if self.state.borrow().open > 0 {
-            return Err(Error::Backend {
-                table: Some(name.to_owned()),
-                source: "a table cannot be deleted or renamed while a savepoint is open".into(),
-            });
-        }
-        Ok(())
+        super::refuse_under_savepoint(self.state.borrow().open, name)
     }
 
     /// Drops the writes buffered for the table with id `id`.
